@@ -1,0 +1,54 @@
+"""The declarative base, the engine from settings, and sessions.
+
+``CARDMIND_DB_URL`` chooses the database (default: SQLite file under ``CARDMIND_HOME``); the
+same code runs on PostgreSQL.
+
+>>> engine = make_engine("sqlite://")
+>>> create_all(engine)
+>>> engine.dialect.name
+'sqlite'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+
+from cardmind.settings import get_settings
+
+
+class Base(DeclarativeBase):
+    """Base of every cardmind table."""
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default: the configured database), with SQLite tuned for WAL."""
+    url = url or get_settings().db_url_resolved()
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine
+
+
+def create_all(engine: Engine) -> None:
+    """Create every table declared on :class:`Base` (importing the table modules first)."""
+    import cardmind.storage.tables  # noqa: F401  (registers all table modules)
+
+    Base.metadata.create_all(engine)
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    """A session factory bound to ``engine``."""
+    return sessionmaker(engine, expire_on_commit=False)
