@@ -1,0 +1,263 @@
+"""Request, decision and label models of real-time authorization (Pydantic v2).
+
+These are the shapes the HTTP API accepts and returns. A request never carries a full card number,
+CVV/CVN2, PIN or password: such a field or value is refused with a message that names the field and
+never echoes its value.
+
+>>> req = AuthorizationRequest(auth_id="a1", card_token="c" * 32, merchant_id="m1",
+...     terminal_id="t1", ts="2026-03-01T12:00:00", amount_fen=12_345, mcc="5411",
+...     channel="pos_chip", city="Shanghai")
+>>> req.ts.tzinfo.key, req.message_type
+('Asia/Shanghai', 'purchase')
+>>> try:
+...     AuthorizationRequest.parse({**req.model_dump(), "cvv2": "123"})
+... except InvalidInput as e:
+...     print(str(e)[:60])
+request: fields ['cvv2'] look like CVV/CVN2, PIN or password
+>>> Decision.model_fields["action"].annotation
+typing.Literal['APPROVE', 'APPROVE_WITH_TEMP_CREDIT', 'CHALLENGE', 'DECLINE']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cardmind.errors import InvalidInput
+from cardmind.privacy import contains_pan, refuse_sensitive_payload
+from cardmind.schema import CHANNELS, LABEL_KINDS, MESSAGE_TYPES
+from cardmind.units import TZ
+
+#: Largest single authorization accepted: 5,000,000 CNY (anything above is an input error).
+MAX_AMOUNT_FEN = 500_000_000
+
+Action = Literal["APPROVE", "APPROVE_WITH_TEMP_CREDIT", "CHALLENGE", "DECLINE"]
+ACTIONS: tuple[str, ...] = ("APPROVE", "APPROVE_WITH_TEMP_CREDIT", "CHALLENGE", "DECLINE")
+Channel = Literal[CHANNELS]  # type: ignore[valid-type]
+MessageType = Literal[MESSAGE_TYPES]  # type: ignore[valid-type]
+LabelKind = Literal[LABEL_KINDS]  # type: ignore[valid-type]
+ListKind = Literal["card", "merchant", "device", "category", "terminal"]
+LIST_KINDS: tuple[str, ...] = ("card", "merchant", "device", "category", "terminal")
+ListType = Literal["block", "trust"]
+LIST_TYPES: tuple[str, ...] = ("block", "trust")
+
+#: ISO 8583-style response codes used by cardmind (field 39).
+RESPONSE_CODES: dict[str, str] = {
+    "00": "approved",
+    "05": "do not honour",
+    "14": "invalid card number (unknown card)",
+    "1A": "additional customer authentication required (step-up)",
+    "51": "insufficient funds / over credit limit",
+    "57": "transaction not permitted to cardholder",
+    "59": "suspected fraud",
+    "62": "restricted card",
+    "91": "issuer unavailable",
+}
+
+_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+def _to_shanghai(value: Any) -> Any:
+    """Naive timestamps are Asia/Shanghai; aware ones are converted to it."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO 8601 timestamp, e.g. 2026-03-01T12:00:00+08:00") from None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=TZ) if value.tzinfo is None else value.astimezone(TZ)
+    return value
+
+
+class _Strict(BaseModel):
+    """Common config: unknown fields refused, input values never echoed in error text."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_card_secrets(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            refuse_sensitive_payload(data, where=cls.__name__)
+        return data
+
+    @classmethod
+    def parse(cls, payload: Mapping[str, Any]) -> Any:
+        """Validate a plain mapping; raise :class:`InvalidInput` with a precise, value-free message."""
+        if not isinstance(payload, Mapping):
+            raise InvalidInput(f"{cls.__name__}: expected a JSON object, got {type(payload).__name__}")
+        refuse_sensitive_payload(payload, where="request")
+        try:
+            return cls.model_validate(dict(payload))
+        except ValidationError as exc:
+            raise InvalidInput(f"{cls.__name__}: {describe_errors(exc)}") from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line naming every bad field and why, without the offending values.
+
+    >>> try:
+    ...     Label(auth_id="a", label="maybe", reported_at="2026-01-01T00:00:00")
+    ... except ValidationError as e:
+    ...     print(describe_errors(e))
+    label: Input should be 'fraud', 'chargeback' or 'genuine'
+    """
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(body)"
+        parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def _check_id(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    if contains_pan(value):
+        raise ValueError(f"{name} looks like a full card number; send the token instead")
+    if not _ID.match(value):
+        raise ValueError(f"{name} must be 1-64 characters of letters, digits and _.:-")
+    return value
+
+
+class AuthorizationRequest(_Strict):
+    """One authorization message as the card network (or a test client) sends it."""
+
+    auth_id: str = Field(description="Unique authorization id (idempotency key).")
+    card_token: str = Field(description="HMAC token of the card number (never the number).")
+    pan_last4: str | None = Field(default=None, pattern=r"^\d{4}$")
+    customer_id: str | None = None
+    merchant_id: str
+    terminal_id: str
+    device_id: str | None = None
+    ts: datetime = Field(description="When requested; naive means Asia/Shanghai.")
+    amount_fen: int = Field(gt=0, le=MAX_AMOUNT_FEN, strict=True, description="Amount in fen.")
+    mcc: str = Field(pattern=r"^\d{4}$", description="ISO 18245 merchant category code.")
+    channel: Channel
+    city: str = Field(min_length=1, max_length=64)
+    cross_border: bool = False
+    message_type: MessageType = "purchase"
+    original_auth_id: str | None = None
+
+    @field_validator(
+        "auth_id", "card_token", "customer_id", "merchant_id", "terminal_id", "device_id",
+        "original_auth_id",
+    )
+    @classmethod
+    def _ids(cls, v: str | None, info: Any) -> str | None:
+        return _check_id(v, info.field_name)
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts(cls, v: Any) -> Any:
+        return _to_shanghai(v)
+
+    @model_validator(mode="after")
+    def _original(self) -> AuthorizationRequest:
+        if self.message_type != "purchase" and not self.original_auth_id:
+            raise ValueError(f"a {self.message_type} needs original_auth_id (the purchase it undoes)")
+        if self.message_type == "purchase" and self.original_auth_id:
+            raise ValueError("original_auth_id is only for reversals and refunds")
+        return self
+
+    def as_event(self) -> dict[str, Any]:
+        """The request as a plain dict in the ``authorizations`` table's vocabulary."""
+        return self.model_dump()
+
+
+class Reason(BaseModel):
+    """A reason code with its English and Chinese text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    en: str
+    zh: str
+
+
+class Decision(BaseModel):
+    """The answer to one authorization: action, response code, scores, reasons, audit fields."""
+
+    model_config = ConfigDict(frozen=True)
+
+    auth_id: str
+    action: Action
+    response_code: str = Field(description="ISO 8583-style code, see RESPONSE_CODES.")
+    temp_credit_fen: int = Field(default=0, ge=0, description="Temporary credit granted.")
+    temp_credit_expires_at: datetime | None = None
+    fraud_score: float | None = Field(default=None, description="Model fraud probability.")
+    cashout_score: float | None = Field(default=None, description="Cash-out risk when known.")
+    reasons: list[Reason] = Field(default_factory=list)
+    model_version: str | None = None
+    rules_version: str
+    standin: bool = False
+    standin_reason: str | None = None
+    available_credit_fen: int | None = Field(default=None, description="Before this request.")
+    latency_us: int = 0
+    decided_at: datetime
+
+    @property
+    def approved(self) -> bool:
+        return self.action in ("APPROVE", "APPROVE_WITH_TEMP_CREDIT")
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return [r.code for r in self.reasons]
+
+
+class Label(_Strict):
+    """What the issuer learned later about an authorization: fraud, chargeback or genuine."""
+
+    auth_id: str
+    label: LabelKind
+    reported_at: datetime
+    scenario: str | None = Field(default=None, max_length=64)
+
+    @field_validator("auth_id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        return _check_id(v, "auth_id")  # type: ignore[return-value]
+
+    @field_validator("reported_at", mode="before")
+    @classmethod
+    def _ts(cls, v: Any) -> Any:
+        return _to_shanghai(v)
+
+
+class ListEntry(_Strict):
+    """One entry of a block or trust list."""
+
+    kind: ListKind
+    value: str = Field(min_length=1, max_length=64)
+    list_type: ListType
+    reason: str | None = Field(default=None, max_length=200)
+    added_by: str | None = Field(default=None, max_length=64)
+    added_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: str) -> str:
+        if contains_pan(v):
+            raise ValueError("value looks like a full card number; list the card token instead")
+        return v
+
+    @field_validator("added_at", "expires_at", mode="before")
+    @classmethod
+    def _ts(cls, v: Any) -> Any:
+        return _to_shanghai(v)
+
+
+class RulesInfo(BaseModel):
+    """The rule set in force: version, checksum, rule names, where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    checksum: str
+    rules: list[str]
+    source: str
+    loaded_at: datetime
