@@ -109,15 +109,48 @@ class DatasetWriter:
             raise RuntimeError("DatasetWriter used outside its with-block")
         return self._tmp
 
-    def write(self, table: str, data: pa.Table) -> None:
-        """Append ``data`` as one more Parquet part of ``table``, conformed to the schema."""
+    def write(
+        self, table: str, data: pa.Table, *, partial: bool = False, extra_columns: bool = False
+    ) -> None:
+        """Append ``data`` as one more Parquet part of ``table``, conformed to the schema.
+
+        ``partial=True`` (imported data): schema columns absent from ``data`` are written as
+        all-null columns whose fields are marked nullable, instead of raising; the caller records
+        in the manifest which columns are present. ``extra_columns=True``: columns that are not in
+        the schema are kept, after the schema columns, with their own types, instead of dropped.
+
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp()) / "ds"
+        >>> with DatasetWriter(root, manifest={}) as w:
+        ...     w.write("application_outcomes", pa.table({"application_id": ["a"], "x": [1]}),
+        ...             partial=True, extra_columns=True)
+        >>> Dataset(root).read("application_outcomes").column_names
+        ['application_id', 'bad', 'observed_at', 'x']
+        """
         if table in schema.TABLES:
-            data = schema.conform(data, table)
+            data = self._conform(table, data, partial=partial, extra_columns=extra_columns)
         n = self._parts.get(table, 0)
         folder = self.staging / table
         folder.mkdir(exist_ok=True)
         pq.write_table(data, folder / f"part-{n:05d}.parquet", compression="zstd")
         self._parts[table] = n + 1
+
+    @staticmethod
+    def _conform(table: str, data: pa.Table, *, partial: bool, extra_columns: bool) -> pa.Table:
+        spec = schema.TABLES[table]
+        absent = [c for c in spec.column_names if c not in data.column_names] if partial else []
+        extras = [c for c in data.column_names if c not in spec.column_names]
+        filled = data
+        for name in absent:
+            filled = filled.append_column(name, pa.nulls(data.num_rows, spec.column(name).type))
+        out = schema.conform(filled, table)
+        if absent:
+            fields = [f.with_nullable(True) if f.name in absent else f for f in out.schema]
+            out = pa.Table.from_arrays(out.columns, schema=pa.schema(fields, out.schema.metadata))
+        if extra_columns:
+            for name in extras:
+                out = out.append_column(name, data.column(name))
+        return out
 
     def __exit__(
         self,

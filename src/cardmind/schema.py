@@ -331,6 +331,20 @@ CHARGE_OFFS = Table(
     ),
 )
 
+APPLICATION_OUTCOMES = Table(
+    name="application_outcomes",
+    doc=(
+        "Outcomes a bank observes on booked applications (e.g. its own 'bad' definition), as "
+        "imported with the applications; not simulator truth."
+    ),
+    primary_key=("application_id",),
+    columns=(
+        _c("application_id", ID, "Application the outcome belongs to."),
+        _c("bad", pa.bool_(), "True when the account turned out bad by the bank's definition."),
+        _c("observed_at", TIMESTAMP, "When the outcome was observed, when known.", True),
+    ),
+)
+
 # --- ground truth (simulated data only) -------------------------------------------------------
 
 TRUTH_CUSTOMERS = Table(
@@ -424,6 +438,7 @@ TABLES: dict[str, Table] = {
         APPLICATIONS,
         LABELS,
         CHARGE_OFFS,
+        APPLICATION_OUTCOMES,
         TRUTH_CUSTOMERS,
         TRUTH_AUTHORIZATIONS,
         TRUTH_EPISODES,
