@@ -1,0 +1,337 @@
+"""Per card-cycle cash-out features, point-in-time, computed with DuckDB SQL over a dataset.
+
+A *card-cycle* is one card's billing cycle: the days after one statement date up to and including
+the next one (derived from ``cards.billing_day``, so the ``statements`` table is not needed). A
+*scoring point* is every approved purchase and every repayment: the features of a row describe
+the card-cycle using only the events up to and including that row's ``ts`` (never the future), so
+the maximum score over a card-cycle's rows up to time ``t`` is what a detector running at ``t``
+would have said. Merchant profiles use only days strictly before the purchase day.
+
+The pattern of a 代还 (smart repayment) app: a third party repays the statement, then the card's
+remaining credit is cycled out within days, through many purchases at a few colluding (often young,
+narrow-category) merchants, at night, in round or repeated amounts, for the repayment plus a fee,
+keeping 5-10 % of the line free. Each feature below measures one of those traits.
+
+Without a ``repayments`` table the repayment features are unavailable: :func:`card_cycle_features`
+then returns the reduced feature set (:data:`REDUCED_FEATURES`) and sets ``reduced_features``.
+
+>>> [f for f in FEATURES if f not in REDUCED_FEATURES]  # doctest: +NORMALIZE_WHITESPACE
+['repaid_to_limit', 'third_party_share', 'spend_after_repay_ratio', 'hours_since_first_repay',
+ 'merchant_tp_pattern_share']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from cardmind.dataset import Dataset
+from cardmind.errors import InvalidInput
+from cardmind.units import TIMEZONE_NAME
+
+#: Features that need the repayments table.
+REPAYMENT_FEATURES: tuple[str, ...] = (
+    "repaid_to_limit",
+    "third_party_share",
+    "spend_after_repay_ratio",
+    "hours_since_first_repay",
+    "merchant_tp_pattern_share",
+)
+
+#: Every feature, in model order.
+FEATURES: tuple[str, ...] = (
+    "n_purchases",
+    "spend_to_limit",
+    "repaid_to_limit",
+    "third_party_share",
+    "spend_after_repay_ratio",
+    "hours_since_first_repay",
+    "hours_since_cycle_start",
+    "n_merchants",
+    "merchant_hhi",
+    "n_categories",
+    "young_merchant_share",
+    "merchant_tp_pattern_share",
+    "merchant_round_share",
+    "round_share",
+    "amount_cv",
+    "repeat_amount_share",
+    "night_share",
+    "min_free_share",
+    "max_purchase_to_limit",
+)
+
+#: The features available without repayment data.
+REDUCED_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f not in REPAYMENT_FEATURES)
+
+#: One line per feature (English / 中文) for reason codes and docs.
+FEATURE_DOCS: dict[str, tuple[str, str]] = {
+    "n_purchases": ("purchases in the cycle so far", "本期消费笔数"),
+    "spend_to_limit": ("spend in the cycle / credit limit", "本期消费额占额度比例"),
+    "repaid_to_limit": ("repayments in the cycle / credit limit", "本期还款额占额度比例"),
+    "third_party_share": ("share of repayments paid by a third party", "第三方代为还款占比"),
+    "spend_after_repay_ratio": (
+        "spend within 7 days after the first repayment / repayments",
+        "还款后7天内消费额与还款额之比",
+    ),
+    "hours_since_first_repay": ("hours since the cycle's first repayment", "距本期首次还款小时数"),
+    "hours_since_cycle_start": ("hours since the statement date", "距账单日小时数"),
+    "n_merchants": ("distinct merchants in the cycle", "本期交易商户数"),
+    "merchant_hhi": ("spend concentration across merchants (HHI)", "消费集中于少数商户的程度"),
+    "n_categories": ("distinct merchant categories", "商户类别数"),
+    "young_merchant_share": (
+        "share of spend at merchants onboarded < 180 days",
+        "在开业不足180天商户的消费占比",
+    ),
+    "merchant_tp_pattern_share": (
+        "merchants' past 30-day share of purchases that follow a third-party repayment",
+        "商户近30天交易中紧随第三方还款的占比",
+    ),
+    "merchant_round_share": (
+        "merchants' past 30-day share of round-amount purchases",
+        "商户近30天整额交易占比",
+    ),
+    "round_share": ("share of purchases in whole 100 CNY", "整百金额交易占比"),
+    "amount_cv": ("coefficient of variation of amounts", "交易金额变异系数"),
+    "repeat_amount_share": ("share of purchases repeating an earlier amount", "重复金额交易占比"),
+    "night_share": ("share of purchases between 00:00 and 06:00", "凌晨交易占比"),
+    "min_free_share": ("lowest available credit left / limit", "本期最低剩余可用额度占比"),
+    "max_purchase_to_limit": ("largest purchase / limit", "单笔最大消费占额度比例"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureConfig:
+    """Windows and thresholds of the feature SQL.
+
+    >>> FeatureConfig(repay_window_days=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: repay_window_days must be >= 1, got 0
+    """
+
+    repay_window_days: int = 7
+    tp_pattern_days: int = 5
+    merchant_window_days: int = 30
+    young_merchant_days: int = 180
+    round_unit_fen: int = 10_000
+    night_end_hour: int = 6
+
+    def __post_init__(self) -> None:
+        for name in ("repay_window_days", "tp_pattern_days", "merchant_window_days"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.young_merchant_days < 0:
+            raise ValueError(f"young_merchant_days must be >= 0, got {self.young_merchant_days}")
+        if self.round_unit_fen < 1:
+            raise ValueError(f"round_unit_fen must be >= 1, got {self.round_unit_fen}")
+        if not 0 <= self.night_end_hour <= 23:
+            raise ValueError(f"night_end_hour must be in 0..23, got {self.night_end_hour}")
+
+
+REQUIRED_TABLES = ("cards", "merchants", "authorizations")
+
+_EMPTY_REPAYMENTS = """
+SELECT NULL::VARCHAR AS repayment_id, NULL::VARCHAR AS card_token, NULL::TIMESTAMPTZ AS ts, NULL::BIGINT AS amount_fen,
+       NULL::VARCHAR AS channel, NULL::BOOLEAN AS payer_is_cardholder WHERE FALSE
+"""
+
+
+def _sql(cfg: FeatureConfig, repayments: str, as_of: bool) -> str:
+    """The feature query; ``repayments`` is a relation name or a subquery."""
+    w = "PARTITION BY card_token, cycle_end ORDER BY ts, ord, event_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    cutoff = "AND a.ts <= $as_of" if as_of else ""
+    cutoff_r = "WHERE r.ts <= $as_of" if as_of else ""
+    return f"""
+WITH purch AS (
+    SELECT a.auth_id AS event_id, a.card_token, a.ts, 1 AS ord, a.merchant_id,
+           a.amount_fen, a.available_credit_fen
+    FROM authorizations a
+    WHERE a.message_type = 'purchase' AND a.approved {cutoff}
+),
+rep AS (
+    SELECT repayment_id, card_token, ts, amount_fen,
+           (channel = 'third_party_app' OR NOT coalesce(payer_is_cardholder, TRUE)) AS third_party
+    FROM {repayments} r {cutoff_r}
+),
+-- purchases that follow a third-party repayment of the same card within tp_pattern_days
+purch_tp AS (
+    SELECT p.*, coalesce(p.ts - lr.last_tp_ts <= INTERVAL {cfg.tp_pattern_days} DAY, FALSE) AS after_tp
+    FROM purch p
+    ASOF LEFT JOIN (SELECT card_token, ts AS last_tp_ts FROM rep WHERE third_party) lr
+      ON p.card_token = lr.card_token AND p.ts >= lr.last_tp_ts
+),
+merchant_day AS (
+    SELECT merchant_id, CAST(ts AS DATE) AS day, count(*) AS n,
+           sum(CASE WHEN after_tp THEN 1 ELSE 0 END) AS n_tp,
+           sum(CASE WHEN amount_fen % {cfg.round_unit_fen} = 0 THEN 1 ELSE 0 END) AS n_round
+    FROM purch_tp GROUP BY ALL
+),
+merchant_hist AS (
+    SELECT merchant_id, day,
+      sum(n) OVER w AS n_30, sum(n_tp) OVER w AS tp_30, sum(n_round) OVER w AS round_30
+    FROM merchant_day
+    WINDOW w AS (PARTITION BY merchant_id ORDER BY day
+                 RANGE BETWEEN INTERVAL {cfg.merchant_window_days} DAY PRECEDING
+                 AND INTERVAL 1 DAY PRECEDING)
+),
+events AS (
+    SELECT event_id, card_token, ts, ord, merchant_id, amount_fen, available_credit_fen,
+           TRUE AS is_p, FALSE AS third_party
+    FROM purch_tp
+    UNION ALL
+    SELECT repayment_id, card_token, ts, 0, NULL, amount_fen,
+           NULL, FALSE, third_party
+    FROM rep
+),
+ev AS (
+    SELECT e.*, c.credit_limit_fen AS lim,
+      CAST(e.ts AS DATE) AS d,
+      CASE WHEN day(CAST(e.ts AS DATE)) <= c.billing_day
+           THEN make_date(year(CAST(e.ts AS DATE)), month(CAST(e.ts AS DATE)), c.billing_day)
+           ELSE make_date(year(CAST(e.ts AS DATE) + INTERVAL 1 MONTH),
+                          month(CAST(e.ts AS DATE) + INTERVAL 1 MONTH), c.billing_day)
+      END AS cycle_end,
+      m.category, m.onboarded_at,
+      coalesce(mh.tp_30 / nullif(mh.n_30, 0), 0.0) AS m_tp_share,
+      coalesce(mh.round_30 / nullif(mh.n_30, 0), 0.0) AS m_round_share
+    FROM events e
+    JOIN cards c USING (card_token)
+    LEFT JOIN merchants m ON e.merchant_id = m.merchant_id
+    LEFT JOIN merchant_hist mh ON e.merchant_id = mh.merchant_id AND CAST(e.ts AS DATE) = mh.day
+),
+s1 AS (
+    SELECT *,
+      CASE WHEN is_p THEN amount_fen ELSE 0 END AS p_amt,
+      CASE WHEN is_p THEN 0 ELSE amount_fen END AS r_amt,
+      min(CASE WHEN NOT is_p THEN ts END) OVER ({w}) AS first_repay_ts,
+      coalesce(sum(CASE WHEN is_p THEN amount_fen END) OVER (
+          PARTITION BY card_token, cycle_end, merchant_id ORDER BY ts, ord, event_id
+          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::DOUBLE AS prior_m_amt,
+      CASE WHEN is_p AND row_number() OVER (
+          PARTITION BY card_token, cycle_end, merchant_id ORDER BY ts, ord, event_id) = 1
+          THEN 1 ELSE 0 END AS new_merchant,
+      CASE WHEN is_p AND row_number() OVER (
+          PARTITION BY card_token, cycle_end, category, is_p ORDER BY ts, ord, event_id) = 1
+          THEN 1 ELSE 0 END AS new_category,
+      CASE WHEN is_p AND row_number() OVER (
+          PARTITION BY card_token, cycle_end, amount_fen, is_p ORDER BY ts, ord, event_id) > 1
+          THEN 1 ELSE 0 END AS repeat_amount
+    FROM ev
+),
+s2 AS (
+    SELECT *,
+      sum(p_amt) OVER ({w}) AS spend,
+      sum(CASE WHEN is_p THEN 1 ELSE 0 END) OVER ({w}) AS n_p,
+      sum(r_amt) OVER ({w}) AS repaid,
+      sum(CASE WHEN third_party THEN r_amt ELSE 0 END) OVER ({w}) AS repaid_tp,
+      sum(CASE WHEN is_p AND first_repay_ts IS NOT NULL
+                    AND ts <= first_repay_ts + INTERVAL {cfg.repay_window_days} DAY
+               THEN amount_fen ELSE 0 END) OVER ({w}) AS spend_after_repay,
+      sum(CASE WHEN is_p THEN 2 * prior_m_amt * amount_fen + amount_fen::DOUBLE * amount_fen
+               ELSE 0 END) OVER ({w}) AS sum_m_sq,
+      sum(p_amt::DOUBLE * p_amt) OVER ({w}) AS sum_sq,
+      sum(new_merchant) OVER ({w}) AS n_m,
+      sum(new_category) OVER ({w}) AS n_cat,
+      sum(repeat_amount) OVER ({w}) AS n_rep,
+      sum(CASE WHEN is_p AND amount_fen % {cfg.round_unit_fen} = 0 THEN 1 ELSE 0 END) OVER ({w}) AS n_round,
+      sum(CASE WHEN is_p AND hour(ts) < {cfg.night_end_hour} THEN 1 ELSE 0 END) OVER ({w}) AS n_night,
+      sum(CASE WHEN is_p AND d - onboarded_at < {cfg.young_merchant_days} THEN amount_fen ELSE 0 END)
+          OVER ({w}) AS spend_young,
+      sum(CASE WHEN is_p THEN amount_fen * m_tp_share ELSE 0 END) OVER ({w}) AS w_tp,
+      sum(CASE WHEN is_p THEN amount_fen * m_round_share ELSE 0 END) OVER ({w}) AS w_round,
+      min(CASE WHEN is_p THEN (available_credit_fen - amount_fen)::DOUBLE / lim END) OVER ({w}) AS min_free,
+      max(CASE WHEN is_p THEN amount_fen::DOUBLE / lim END) OVER ({w}) AS max_p
+    FROM s1
+)
+SELECT
+  card_token,
+  CAST(cycle_end - INTERVAL 1 MONTH + INTERVAL 1 DAY AS DATE) AS cycle_start,
+  cycle_end,
+  ts,
+  CASE WHEN is_p THEN 'purchase' ELSE 'repayment' END AS event,
+  n_p::DOUBLE AS n_purchases,
+  spend::DOUBLE / lim AS spend_to_limit,
+  repaid::DOUBLE / lim AS repaid_to_limit,
+  CASE WHEN repaid > 0 THEN repaid_tp::DOUBLE / repaid END AS third_party_share,
+  CASE WHEN repaid > 0 THEN spend_after_repay::DOUBLE / repaid END AS spend_after_repay_ratio,
+  CASE WHEN first_repay_ts IS NOT NULL
+       THEN epoch(ts - first_repay_ts) / 3600.0 END AS hours_since_first_repay,
+  epoch(ts - CAST(CAST(cycle_end - INTERVAL 1 MONTH + INTERVAL 1 DAY AS DATE) AS TIMESTAMPTZ)) / 3600.0
+      AS hours_since_cycle_start,
+  n_m::DOUBLE AS n_merchants,
+  CASE WHEN spend > 0 THEN sum_m_sq / (spend::DOUBLE * spend) END AS merchant_hhi,
+  n_cat::DOUBLE AS n_categories,
+  CASE WHEN spend > 0 THEN spend_young::DOUBLE / spend END AS young_merchant_share,
+  CASE WHEN spend > 0 THEN w_tp / spend END AS merchant_tp_pattern_share,
+  CASE WHEN spend > 0 THEN w_round / spend END AS merchant_round_share,
+  CASE WHEN n_p > 0 THEN n_round::DOUBLE / n_p END AS round_share,
+  CASE WHEN n_p > 1 AND spend > 0
+       THEN sqrt(greatest(sum_sq / n_p - (spend::DOUBLE / n_p) ^ 2, 0)) / (spend::DOUBLE / n_p)
+  END AS amount_cv,
+  CASE WHEN n_p > 0 THEN n_rep::DOUBLE / n_p END AS repeat_amount_share,
+  CASE WHEN n_p > 0 THEN n_night::DOUBLE / n_p END AS night_share,
+  min_free AS min_free_share,
+  max_p AS max_purchase_to_limit
+FROM s2
+ORDER BY card_token, cycle_end, ts, ord, event_id
+"""
+
+
+def connect(ds: Dataset, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per table of ``ds``.
+
+    Same as :meth:`Dataset.connect`, with the path inlined as a quoted literal (DuckDB 2 refuses a
+    prepared parameter in ``CREATE VIEW``).
+    """
+    con = con or duckdb.connect()
+    for table in ds.tables():
+        pattern = ds.glob(table).replace("'", "''")
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{pattern}')")
+    return con
+
+
+def missing_inputs(ds: Dataset) -> list[str]:
+    """Optional tables absent from ``ds`` that reduce the feature set (today: ``repayments``)."""
+    return [] if ds.has("repayments") else ["repayments"]
+
+
+def card_cycle_features(
+    ds: Dataset,
+    *,
+    config: FeatureConfig | None = None,
+    as_of: object | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> pa.Table:
+    """One row per scoring point (approved purchase or repayment) with its card-cycle features.
+
+    ``as_of`` (a tz-aware datetime) ignores every event after it. Without repayment data the
+    repayment features are null and ``reduced_features`` is True on every row.
+    Raises :class:`~cardmind.errors.InvalidInput` when a required table is absent.
+    """
+    cfg = config or FeatureConfig()
+    absent = [t for t in REQUIRED_TABLES if not ds.has(t)]
+    if absent:
+        raise InvalidInput(f"{ds.path}: cash-out features need tables {absent}, which are absent")
+    reduced = bool(missing_inputs(ds))
+    con = connect(ds, con)
+    con.execute(f"SET TimeZone = '{TIMEZONE_NAME}'")
+    repayments = f"({_EMPTY_REPAYMENTS})" if reduced else "repayments"
+    params = {"as_of": as_of} if as_of is not None else {}
+    table = con.sql(
+        _sql(cfg, repayments, as_of is not None), params=params or None
+    ).to_arrow_table()
+    if reduced:
+        table = table.drop_columns(list(REPAYMENT_FEATURES)).append_column(
+            "reduced_features", pa.array([True] * table.num_rows, pa.bool_())
+        )
+        for name in REPAYMENT_FEATURES:
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.float64()))
+    else:
+        table = table.append_column(
+            "reduced_features", pa.array([False] * table.num_rows, pa.bool_())
+        )
+    keys = ["card_token", "cycle_start", "cycle_end", "ts", "event"]
+    return table.select([*keys, *FEATURES, "reduced_features"])
