@@ -2,3 +2,4 @@
 
 Add one import line per table module.
 """
+import cardmind.storage.api_keys  # noqa: F401  (HTTP API keys, cardmind.api.security)

@@ -1,0 +1,124 @@
+"""The FastAPI application: middleware, error handlers and the router list.
+
+Routers are modules of :mod:`cardmind.api.routers` listed in :data:`ROUTERS`, one line each. A
+router module defines ``router`` (an ``APIRouter``) and may define ``setup(app)`` / ``teardown(app)``
+called at start-up and shut-down (for example to build its own engine into ``app.state``).
+
+>>> from fastapi.testclient import TestClient
+>>> client = TestClient(create_app(engine=None, build_engine=False))
+>>> client.get("/healthz").status_code
+503
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from cardmind.api.errors import CatchAllMiddleware, install_error_handlers
+from cardmind.api.guard import SensitiveDataMiddleware
+from cardmind.api.metrics import ApiMetrics, MetricsMiddleware
+from cardmind.api.security import KeyStore
+from cardmind.settings import Settings, get_settings
+
+# One line per router module of cardmind.api.routers (each exposes ``router``).
+ROUTERS: tuple[str, ...] = (
+    "health",
+    "authorizations",
+    "decisions",
+    "labels",
+    "lists",
+    "rules",
+)
+
+DESCRIPTION = """
+The cardmind HTTP API (智能信用卡大脑): real-time authorization decisions and their operations.
+
+**Authentication**: header `X-API-Key`. Roles: `scoring` (the authorization switch), `analyst`
+(fraud/credit operations) and `admin` (everything, and the only role that changes rules).
+Missing or unknown key: 401; a role that may not call the endpoint: 403.
+
+**Card data**: send a card token (HMAC) and last four digits, never a full card number. Any full
+card number in any field, and any field named like CVV/CVN2, PIN or password, is refused with 422
+before anything else looks at the request; refused values are never echoed, stored or logged.
+
+**Errors** all share one shape: `code`, `message`, `message_zh` and `errors[]` (field `path` and
+`reason` in English and Chinese), never the submitted values.
+"""
+
+
+def default_engine_factory(settings: Settings) -> Any:
+    """Build the authorization engine from settings (registry model, rules, lists, decision log)."""
+    from cardmind.decisions import AuthorizationEngine
+
+    return AuthorizationEngine.from_settings(settings)
+
+
+def create_app(
+    engine: Any | None = None,
+    settings: Settings | None = None,
+    *,
+    keys: KeyStore | None = None,
+    build_engine: bool | Callable[[Settings], Any] = True,
+) -> FastAPI:
+    """The cardmind API over ``engine`` (an ``AuthorizationEngine``).
+
+    With ``engine=None`` the engine is built at start-up from ``settings`` (by ``build_engine``
+    when it is a callable, else :func:`default_engine_factory`; ``build_engine=False`` keeps none,
+    so engine endpoints answer 503) and closed at shut-down. An engine passed in is not closed:
+    its owner closes it. Keys default to ``CARDMIND_API_KEYS`` plus the database's ``api_keys``.
+    """
+    settings = settings or get_settings()
+    if keys is None:
+        from cardmind.storage.base import make_engine
+
+        keys = KeyStore.from_environment(db_engine=make_engine(settings.db_url_resolved()))
+    modules = [importlib.import_module(f"cardmind.api.routers.{name}") for name in ROUTERS]
+    factory = build_engine if callable(build_engine) else default_engine_factory
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = None
+        if app.state.engine is None and build_engine:
+            owned = app.state.engine = factory(settings)
+        for module in modules:
+            if hasattr(module, "setup"):
+                module.setup(app)
+        try:
+            yield
+        finally:
+            for module in reversed(modules):
+                if hasattr(module, "teardown"):
+                    module.teardown(app)
+            if owned is not None:
+                owned.close()
+                app.state.engine = None
+
+    app = FastAPI(
+        title="cardmind API",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.keys = keys
+    app.state.metrics = metrics = ApiMetrics()
+    install_error_handlers(app)
+    # Added last = outermost: metrics see every answer, the guard runs before routing.
+    app.add_middleware(SensitiveDataMiddleware)
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in modules:
+        app.include_router(module.router)
+    return app
+
+
+def _version() -> str:
+    from cardmind import __version__
+
+    return str(__version__)

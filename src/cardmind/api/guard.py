@@ -1,0 +1,143 @@
+"""The sensitive-data guard: every request is checked for card data before any route sees it.
+
+:class:`SensitiveDataMiddleware` runs before routing and validation, so a refused value never
+reaches a model, a log line or an error message, whichever router (ours or a later one) serves the
+path. It refuses with 422 (or 413 for an oversized body)
+
+- JSON bodies (any depth) with field names that look like CVV/CVN2, PIN, password or track data,
+  or string values holding a 13-19 digit Luhn-valid number (a full card number);
+- other bodies (for example rule text) holding a full card number;
+- a path or query string holding a full card number, or a query parameter named like a CVV/PIN.
+
+>>> refuse_sensitive_body({"card_token": "ab12", "extra": {"cvv2": "123"}})
+Traceback (most recent call last):
+...
+cardmind.errors.SensitiveDataError: body.extra: fields ['cvv2'] look like CVV/CVN2, PIN or password data, which cardmind refuses to receive or store (拒绝接收卡片安全码、密码等敏感信息)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cardmind.api.errors import error_json, sensitive_error_response
+from cardmind.errors import SensitiveDataError
+from cardmind.privacy import contains_pan, is_sensitive_field_name, refuse_sensitive_payload
+
+MAX_BODY_BYTES = 1 << 20  # 1 MiB: rule files fit; an authorization is < 2 KiB
+
+
+def refuse_sensitive_url(path: str, query: str) -> None:
+    """Refuse a card number in the path or query, or a query parameter named like a CVV/PIN."""
+    if contains_pan(unquote(path)):
+        raise SensitiveDataError(
+            "path: holds what looks like a full card number; use the card token (请勿提交完整卡号)"
+        )
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if is_sensitive_field_name(name):
+            raise SensitiveDataError(
+                f"query.{name}: looks like CVV/CVN2, PIN or password data, which cardmind "
+                "refuses to receive (拒绝接收卡片安全码、密码等敏感信息)"
+            )
+        if contains_pan(value):
+            raise SensitiveDataError(
+                f"query.{name}: holds what looks like a full card number; send the card token "
+                "and last four digits instead (请勿提交完整卡号)"
+            )
+
+
+def refuse_sensitive_body(data: Any) -> None:
+    """Refuse a parsed JSON body holding sensitive field names or a full card number anywhere."""
+    if isinstance(data, Mapping):
+        refuse_sensitive_payload(data, where="body")
+    elif isinstance(data, list):
+        refuse_sensitive_payload({f"[{i}]": v for i, v in enumerate(data)}, where="body")
+    elif isinstance(data, str) and contains_pan(data):
+        raise SensitiveDataError(
+            "body: holds what looks like a full card number (请勿提交完整卡号)"
+        )
+
+
+def refuse_sensitive_bytes(body: bytes, content_type: str) -> None:
+    """Refuse a raw body: parsed as JSON when it is JSON, else scanned as text."""
+    if not body:
+        return
+    if not content_type or "json" in content_type:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None  # not JSON: the route answers 400; still scan the text for a PAN
+        if data is not None:
+            refuse_sensitive_body(data)
+            return
+    if contains_pan(body.decode("utf-8", errors="replace")):
+        raise SensitiveDataError(
+            "body: holds what looks like a full card number (请勿提交完整卡号)"
+        )
+
+
+class SensitiveDataMiddleware:
+    """Pure ASGI middleware: read the body once, check it, then replay it to the app."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            refuse_sensitive_url(
+                scope.get("path", ""), scope.get("query_string", b"").decode("latin-1")
+            )
+        except SensitiveDataError as exc:
+            await sensitive_error_response(exc)(scope, receive, send)
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                response = error_json(
+                    413,
+                    "payload_too_large",
+                    f"request body larger than {self.max_body_bytes} bytes",
+                    f"请求体超过 {self.max_body_bytes} 字节",
+                )
+                await response(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        content_type = ""
+        for key, value in scope.get("headers", ()):
+            if key == b"content-type":
+                content_type = value.decode("latin-1").lower()
+        try:
+            refuse_sensitive_bytes(body, content_type)
+        except SensitiveDataError as exc:
+            await sensitive_error_response(exc)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

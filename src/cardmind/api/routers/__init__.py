@@ -1,0 +1,1 @@
+"""One router per resource; ``cardmind.api.app.ROUTERS`` lists the modules to mount."""
