@@ -139,6 +139,22 @@ SELECT NULL::VARCHAR AS repayment_id, NULL::VARCHAR AS card_token, NULL::TIMESTA
 """
 
 
+def cycle_end_sql(ts: str, billing_day: str) -> str:
+    """SQL for the statement date that closes the cycle containing timestamp ``ts``.
+
+    >>> import duckdb
+    >>> duckdb.sql("SELECT " + cycle_end_sql("TIMESTAMP '2026-01-20 10:00'", "15")).fetchall()[0][0]
+    datetime.date(2026, 2, 15)
+    """
+    d = f"CAST({ts} AS DATE)"
+    return (
+        f"CASE WHEN day({d}) <= {billing_day} "
+        f"THEN make_date(year({d}), month({d}), {billing_day}) "
+        f"ELSE make_date(year({d} + INTERVAL 1 MONTH), month({d} + INTERVAL 1 MONTH), {billing_day}) "
+        "END"
+    )
+
+
 def _sql(cfg: FeatureConfig, repayments: str, as_of: bool) -> str:
     """The feature query; ``repayments`` is a relation name or a subquery."""
     w = "PARTITION BY card_token, cycle_end ORDER BY ts, ord, event_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
@@ -189,11 +205,7 @@ events AS (
 ev AS (
     SELECT e.*, c.credit_limit_fen AS lim,
       CAST(e.ts AS DATE) AS d,
-      CASE WHEN day(CAST(e.ts AS DATE)) <= c.billing_day
-           THEN make_date(year(CAST(e.ts AS DATE)), month(CAST(e.ts AS DATE)), c.billing_day)
-           ELSE make_date(year(CAST(e.ts AS DATE) + INTERVAL 1 MONTH),
-                          month(CAST(e.ts AS DATE) + INTERVAL 1 MONTH), c.billing_day)
-      END AS cycle_end,
+      {cycle_end_sql("e.ts", "c.billing_day")} AS cycle_end,
       m.category, m.onboarded_at,
       coalesce(mh.tp_30 / nullif(mh.n_30, 0), 0.0) AS m_tp_share,
       coalesce(mh.round_30 / nullif(mh.n_30, 0), 0.0) AS m_round_share
