@@ -13,16 +13,20 @@ called at start-up and shut-down (for example to build its own engine into ``app
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
-from cardmind.api.errors import CatchAllMiddleware, install_error_handlers
+from cardmind.api.errors import CatchAllMiddleware, install_error_handlers, install_log_redaction
 from cardmind.api.guard import SensitiveDataMiddleware
 from cardmind.api.metrics import ApiMetrics, MetricsMiddleware
 from cardmind.api.security import KeyStore
+from cardmind.errors import InvalidInput
 from cardmind.settings import Settings, get_settings
 
 # One line per router module of cardmind.api.routers (each exposes ``router``).
@@ -51,11 +55,44 @@ before anything else looks at the request; refused values are never echoed, stor
 """
 
 
-def default_engine_factory(settings: Settings) -> Any:
-    """Build the authorization engine from settings (registry model, rules, lists, decision log)."""
-    from cardmind.decisions import AuthorizationEngine
+SERVE_DATA_ENV = "CARDMIND_SERVE_DATA"
+SERVE_RULES_ENV = "CARDMIND_SERVE_RULES"
 
-    return AuthorizationEngine.from_settings(settings)
+
+def default_engine_factory(
+    settings: Settings, *, data_dir: Path | None = None, rules_path: Path | None = None
+) -> Any:
+    """Build the authorization engine from settings: the registry's production model, the rule
+    file (``rules_path`` or the packaged default), lists and decision log in the configured
+    database, and, with ``data_dir``, accounts and feature state bootstrapped from a dataset."""
+    from cardmind.decisions import AuthorizationEngine, EngineConfig
+
+    config = EngineConfig(db_url=settings.db_url_resolved(), rules_path=rules_path)
+    engine = AuthorizationEngine(config)
+    if data_dir is not None:
+        bootstrap = getattr(engine, "bootstrap", None)
+        if bootstrap is None:
+            engine.close()
+            raise InvalidInput("--data: bootstrapping from a dataset is not yet supported")
+        bootstrap(data_dir)
+    return engine
+
+
+def app_from_environment() -> FastAPI:
+    """The app ``cardmind serve`` runs (a uvicorn factory: every worker process calls it).
+
+    Options travel in ``CARDMIND_SERVE_DATA`` / ``CARDMIND_SERVE_RULES`` so that each worker
+    builds the same engine. Card numbers are redacted from the server's own log lines.
+    """
+    install_log_redaction("uvicorn", "uvicorn.access", "uvicorn.error")
+    data = os.environ.get(SERVE_DATA_ENV) or None
+    rules = os.environ.get(SERVE_RULES_ENV) or None
+    factory = partial(
+        default_engine_factory,
+        data_dir=Path(data) if data else None,
+        rules_path=Path(rules) if rules else None,
+    )
+    return create_app(build_engine=factory)
 
 
 def create_app(

@@ -317,3 +317,30 @@ class CatchAllMiddleware:
                 }
             )
             await send({"type": "http.response.body", "body": _INTERNAL})
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts card numbers from messages and their arguments.
+
+    Installed on the ASGI server's access and error loggers by ``cardmind serve``: an access-log
+    line quotes the request path and query, where a caller might have put a card number.
+
+    >>> record = logging.LogRecord("uvicorn.access", 20, "", 0, '%s "%s"', ("1.2.3.4", "GET /v1/decisions/6222021234567894"), None)
+    >>> RedactingFilter().filter(record), record.getMessage()
+    (True, '1.2.3.4 "GET /v1/decisions/[redacted]"')
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def install_log_redaction(*names: str) -> None:
+    """Add :class:`RedactingFilter` to the named loggers (once each)."""
+    for name in names:
+        log = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in log.filters):
+            log.addFilter(RedactingFilter())

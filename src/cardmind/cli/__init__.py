@@ -26,6 +26,7 @@ def _register() -> None:
     # One line per command module (keep sorted).
     from cardmind.cli import ingest as _ingest  # noqa: F401
     from cardmind.cli import schema as _schema  # noqa: F401
+    from cardmind.cli import serve as _serve  # noqa: F401
 
 
 @app.callback()
