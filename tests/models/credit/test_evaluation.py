@@ -56,3 +56,21 @@ def test_challenger_artifact_round_trip_and_protected_refusal(tmp_path):
     assert np.allclose(again.predict_proba(X), m.predict_proba(X))
     with pytest.raises(ValueError, match="protected"):
         LightGBMChallenger(features=["a", "gender"]).fit(X, y)
+
+
+def test_challenger_predict_one_equals_batch():
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=300),
+            "b": rng.choice(["x", "y", "z"], 300),
+            "c": rng.integers(0, 5, 300),
+        }
+    )
+    y = ((X.a > 0) ^ (X.b == "z")).astype(int)
+    m = LightGBMChallenger(n_estimators=20, n_jobs=1, min_child_samples=5).fit(X, y)
+    X.loc[0, "b"] = "unseen"
+    X.loc[1, "a"] = np.nan
+    batch = m.predict_proba(X)[:, 1]
+    one = [m.predict_proba_one(r) for r in X.to_dict("records")]
+    assert np.allclose(batch, one)

@@ -179,3 +179,14 @@ def test_sample_weights_change_the_fit():
     weighted = Scorecard().fit(X, y, sample_weight=w)
     assert weighted.bad_rate_ > base.bad_rate_ + 0.1
     assert weighted.predict_proba(X)[:, 1].mean() > base.predict_proba(X)[:, 1].mean()
+
+
+def test_points_one_equals_batch_points(fitted):
+    sc, X, _ = fitted
+    sample = X.head(200).copy()
+    sample.loc[sample.index[:5], "housing"] = None
+    sample.loc[sample.index[5:10], "age"] = np.nan
+    batch = sc.points(sample)
+    for r, rec in enumerate(sample.to_dict("records")):
+        assert sc.points_one(rec) == batch[r].tolist()
+    assert sc.points_one({}) == [c.points[-1] for c in sc.characteristics_]

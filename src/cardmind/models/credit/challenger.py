@@ -130,6 +130,27 @@ class LightGBMChallenger:
         p = self.booster_.predict(self._encode(X), num_threads=self.n_jobs)
         return np.column_stack([1.0 - p, p])
 
+    def predict_proba_one(self, record: dict[str, Any]) -> float:
+        """P(bad) of one record (a dict): the real-time path, without pandas."""
+        self._check_fitted()
+        if not hasattr(self, "_code_maps"):
+            self._code_maps = {
+                c: {v: i for i, v in enumerate(cats)} for c, cats in self.categories_.items()
+            }
+        row = np.empty((1, len(self.feature_names_)))
+        for j, c in enumerate(self.feature_names_):
+            v = record.get(c)
+            if c in self._code_maps:
+                if isinstance(v, float) and v.is_integer():
+                    v = int(v)
+                row[0, j] = self._code_maps[c].get(None if v is None else str(v), np.nan)
+            else:
+                try:
+                    row[0, j] = np.nan if v is None else float(v)
+                except (TypeError, ValueError):
+                    row[0, j] = np.nan
+        return float(self.booster_.predict(row, num_threads=1)[0])
+
     def feature_importance(self) -> pd.Series:
         """Total gain per characteristic, largest first."""
         self._check_fitted()

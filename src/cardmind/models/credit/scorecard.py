@@ -24,9 +24,11 @@ True
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,24 @@ class Characteristic:
     @property
     def n_bins(self) -> int:
         return (len(self.splits) + 1 if self.dtype == "numerical" else len(self.groups)) + 1
+
+    def bin_one(self, value: Any) -> int:
+        """The bin of one value (same result as :meth:`bin_index`, without pandas)."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return self.n_bins - 1
+        if self.dtype == "numerical":
+            try:
+                x = float(value)
+            except (TypeError, ValueError):
+                return self.n_bins - 1
+            return self.n_bins - 1 if math.isnan(x) else bisect.bisect_right(self.splits, x)
+        lookup = self.__dict__.get("_lookup")
+        if lookup is None:
+            lookup = {c: i for i, g in enumerate(self.groups) for c in g}
+            object.__setattr__(self, "_lookup", lookup)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return lookup.get(str(value), self.n_bins - 1)
 
     def labels(self) -> list[str]:
         """Human-readable bin labels, missing bin last."""
@@ -378,6 +398,11 @@ class Scorecard:
         """Integer points per row and characteristic, shape (n, k)."""
         b = self.bins(X)
         return np.column_stack([p[b[:, j]] for j, p in enumerate(self._points)])
+
+    def points_one(self, record: Mapping[str, Any]) -> list[int]:
+        """Points per characteristic for one record (a dict); fast path for real-time use."""
+        self._check_fitted()
+        return [c.points[c.bin_one(record.get(c.name))] for c in self.characteristics_]
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """Total points per row (higher = safer)."""
