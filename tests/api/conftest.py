@@ -90,8 +90,8 @@ class FakeRules:
             loaded_at=datetime.now(TZ),
         )
 
-    def load(self, text: str) -> RulesInfo:
-        info = self.validate(text)
+    def load(self, text: str, *, source: str = "<api>") -> RulesInfo:
+        info = self.validate(text).model_copy(update={"source": source})
         self.text, self.info = text, info
         return info
 

@@ -91,6 +91,7 @@ def test_rules_read_and_admin_only_update(client, engine):
     assert engine.rules.info.version == "1"  # dry run changed nothing
     put = client.put("/v1/rules", json={"text": new}, headers=headers("admin"))
     assert put.status_code == 200 and engine.rules.info.version == "2"
+    assert put.json()["source"].startswith("api:key:")  # who changed the rules
     d = client.post(
         "/v1/authorizations", json={**GOOD_REQUEST, "auth_id": "A3"}, headers=headers("scoring")
     )

@@ -61,8 +61,8 @@ def add_entry(
     entry = entry.model_copy(
         update={"added_by": f"key:{caller.key_id}", "added_at": entry.added_at or datetime.now(TZ)}
     )
-    engine.lists.add(entry)
-    return entry
+    stored = engine.lists.add(entry)
+    return stored if isinstance(stored, ListEntry) else entry
 
 
 @router.delete(

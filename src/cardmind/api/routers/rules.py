@@ -69,11 +69,14 @@ def rules_text(
 )
 def put_rules(
     update: RulesUpdate,
-    _caller: AdminCaller,
+    caller: AdminCaller,
     engine: EngineDep,
 ) -> RulesInfo:
     """Validate the new rule file; unless `dry_run`, put it in force for the next decision
-    without restart. Invalid rules are refused with 422 and the rules in force stay unchanged."""
+    without restart. Invalid rules are refused with 422 and the rules in force stay unchanged.
+
+    The new rules stay in force until the server restarts or the rule file on disk changes (the
+    engine watches it); to make a change permanent, also commit it to the rule file."""
     if update.dry_run:
         return engine.rules.validate(update.text)
-    return engine.rules.load(update.text)
+    return engine.rules.load(update.text, source=f"api:key:{caller.key_id}")
