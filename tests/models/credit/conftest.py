@@ -1,4 +1,4 @@
-"""Fixtures for the credit-model tests: German credit (real data) read through a small loader."""
+"""Fixtures for the credit-model tests: German credit (real data) through the import path."""
 
 from __future__ import annotations
 
@@ -17,7 +17,20 @@ def german_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
-def german(german_csv):
-    from cardmind.models.credit.german import german_frame_from_csv
+def german_dataset(german_csv, tmp_path_factory) -> Path:
+    """German credit imported with ``german_credit.yaml``, exactly as ``cardmind ingest`` does."""
+    from cardmind.ingest import MAPPINGS_DIR, Mapping, ingest
 
-    return german_frame_from_csv(german_csv)
+    mapping = Mapping.load(MAPPINGS_DIR / "german_credit.yaml").override_sources(
+        {"applications": [german_csv]}
+    )
+    out = tmp_path_factory.mktemp("german") / "dataset"
+    ingest(mapping, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def german(german_dataset):
+    from cardmind.models.credit.german import frame_from_dataset
+
+    return frame_from_dataset(german_dataset)

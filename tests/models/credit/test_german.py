@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cardmind.models.credit.german import PROTECTED
+from cardmind.models.credit.german import PROTECTED, frame_from_dataset, german_frame_from_csv
 from cardmind.models.credit.training import train_application_models
 
 
@@ -15,11 +15,43 @@ def report(german):
     return train_application_models(X, y, protected=protected, n_splits=5, seed=0)
 
 
-def test_loader_keeps_protected_attributes_apart(german):
+def test_import_path_keeps_protected_attributes_apart(german):
     X, y, protected = german
     assert len(X) == 1000 and y.sum() == 300
     assert set(PROTECTED) == set(protected.columns)
     assert not set(PROTECTED) & set(X.columns)
+    assert "application_id" not in X.columns and "decision" not in X.columns
+    assert len(X.columns) == 18  # the 20 attributes less the two protected ones
+
+
+def test_import_path_matches_the_raw_file(german, german_csv):
+    X, y, _ = german
+    raw_X, raw_y, _ = german_frame_from_csv(german_csv)
+    assert np.array_equal(y, raw_y)
+    assert X["duration_in_month"].tolist() == raw_X["duration_in_month"].tolist()
+    assert X["age"].tolist() == raw_X["age_in_years"].tolist()
+
+
+def test_dataset_without_outcomes_is_refused(tmp_path):
+    import pyarrow as pa
+
+    from cardmind.dataset import DatasetWriter
+    from cardmind.errors import InvalidInput
+
+    with DatasetWriter(tmp_path / "ds", manifest={"source": "test"}) as w:
+        w.write(
+            "fraud_labels",
+            pa.table(
+                {
+                    "auth_id": ["a"],
+                    "card_token": ["t"],
+                    "label": ["fraud"],
+                    "reported_at": pa.array([0], pa.timestamp("us", tz="UTC")),
+                }
+            ),
+        )
+    with pytest.raises(InvalidInput, match="applications"):
+        frame_from_dataset(tmp_path / "ds")
 
 
 def test_models_never_use_protected_attributes(report):

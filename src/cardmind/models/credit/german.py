@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cardmind.dataset import Dataset
 from cardmind.errors import InvalidInput
 from cardmind.models.credit.scorecard import PROTECTED_ATTRIBUTES
 
@@ -24,8 +25,58 @@ PROTECTED = ("personal_status_and_sex", "foreign_worker")
 PUBLISHED_ACCURACY = {"logistic_regression": 0.75, "random_forest": 0.76}
 
 
+#: Columns of ``applications`` that are identifiers or the legacy outcome, never characteristics.
+NON_CHARACTERISTICS = (
+    "application_id",
+    "applied_at",
+    "decision",
+    "credit_limit_fen",
+    "customer_id",
+)
+
+
+def frame_from_dataset(
+    dataset: Dataset | str | Path,
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """``(X, y, protected)`` from an imported dataset: ``applications`` joined to
+    ``application_outcomes`` (the bank's own outcome, ``bad``).
+
+    Schema columns the bank's file did not have (the manifest's ``columns_absent``) are dropped;
+    columns the manifest flags as protected, and every name in ``PROTECTED_ATTRIBUTES``, go to
+    ``protected`` and never into ``X``. This is the import path the German credit data takes
+    (``cardmind ingest -m src/cardmind/ingest/mappings/german_credit.yaml``), as any bank file.
+    """
+    ds = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
+    for table in ("applications", "application_outcomes"):
+        if not ds.has(table):
+            raise InvalidInput(
+                f"{ds.path}: dataset has no {table!r} table (import outcomes with the mapping)"
+            )
+    apps = ds.read("applications").to_pandas()
+    outcomes = ds.read("application_outcomes", columns=["application_id", "bad"]).to_pandas()
+    df = apps.merge(outcomes, on="application_id", how="inner", validate="one_to_one")
+    if df.empty:
+        raise InvalidInput(f"{ds.path}: no application has an outcome")
+    absent = set(ds.manifest.get("columns_absent", {}).get("applications", []))
+    flagged = set(ds.manifest.get("protected_columns", {}).get("applications", []))
+    protected_cols = [
+        c for c in df.columns if c in flagged | PROTECTED_ATTRIBUTES and not df[c].isna().all()
+    ]
+    drop = [c for c in df.columns if c in absent or c in NON_CHARACTERISTICS]
+    all_null = [
+        c for c in df.columns if c not in protected_cols and c != "bad" and df[c].isna().all()
+    ]
+    leaked = [c for c in df.columns if c in PROTECTED_ATTRIBUTES]
+    X = df.drop(columns=sorted({*drop, *all_null, *protected_cols, *leaked, "bad"}))
+    return (
+        X.reset_index(drop=True),
+        df["bad"].astype(int).to_numpy(),
+        df[protected_cols].reset_index(drop=True),
+    )
+
+
 def german_frame_from_csv(path: str | Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """``(X, y, protected)`` from the raw CSV (development and tests only)."""
+    """``(X, y, protected)`` from the raw CSV (development only; the pipeline imports it)."""
     try:
         df = pd.read_csv(path)
     except (OSError, pd.errors.ParserError) as exc:
