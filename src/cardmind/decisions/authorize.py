@@ -1,25 +1,77 @@
 """Real-time authorization: one decision per authorization (fraud shield + smart credit).
 
+Per purchase the engine (1) returns the first decision again for a repeated ``auth_id``,
+(2) reads the card's online features, then updates them, (3) scores fraud with the production
+model, (4) evaluates the rules and lists, (5) checks the available credit and, when the amount
+exceeds it, decides a temporary raise (smart credit), and (6) logs the decision off the hot path.
+Reversals and refunds adjust the card's state. When the model, the feature store, the account
+state or the latency budget fails, the stand-in rules decide and the decision says so.
+
 Public surface (used by the HTTP API):
 
-- ``AuthorizationEngine(config=EngineConfig(...), model=..., features=..., accounts=...)``
+- ``AuthorizationEngine(config=EngineConfig(...), model=..., features=..., accounts=...)`` or
+  ``AuthorizationEngine.from_dataset(DIR, until=...)`` (accounts and features bootstrapped).
 - ``engine.decide(request) -> Decision``: idempotent on ``auth_id``.
 - ``engine.get_decision(auth_id) -> Decision | None``
 - ``engine.add_label(label) -> None``: fraud report, chargeback or confirmed genuine.
+- ``engine.apply_repayment(card_token, amount_fen) -> None``: a repayment frees credit.
 - ``engine.lists``: block/trust lists (``add``, ``remove``, ``entries``, ``lookup``), persisted.
 - ``engine.rules``: rule set in force (``info``, ``text``, ``validate``, ``load``, ``reload``).
 - ``engine.health() -> dict``; ``engine.close()`` flushes the decision log.
 
-NOTE: skeleton committed first so the API can be built in parallel; implementation follows.
+>>> import tempfile
+>>> from datetime import date
+>>> from cardmind.decisions.accounts import AccountBook, CardAccount
+>>> book = AccountBook()
+>>> book.put(CardAccount(card_token="c1", customer_id="u1", limit_fen=1_000_000,
+...     balance_fen=990_000, opened_at=date(2020, 1, 1), avg_purchases_fen=500_000))
+>>> cfg = EngineConfig(db_url=f"sqlite:///{tempfile.mkdtemp()}/cm.db")
+>>> engine = AuthorizationEngine(cfg, model=None, accounts=book)
+>>> req = AuthorizationRequest(auth_id="a1", card_token="c1", merchant_id="m1",
+...     terminal_id="t1", ts="2026-03-01T12:00:00", amount_fen=5_000, mcc="5411",
+...     channel="pos_chip", city="Shanghai")
+>>> d = engine.decide(req)
+>>> d.action, d.response_code, d.standin, d.reasons[0].code
+('APPROVE', '00', True, 'STANDIN_MODEL')
+>>> engine.decide(req) == d  # idempotent: same decision, state changed once
+True
+>>> book.get("c1").balance_fen
+995000
+>>> engine.close()
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cardmind.decisions.accounts import AccountBook, CardAccount
+from cardmind.decisions.lists import ListStore
+from cardmind.decisions.online import BasicOnlineFeatures
+from cardmind.decisions.reasons import reason
+from cardmind.decisions.rules import RuleEvaluationError, RuleManager, Verdict, verdict
+from cardmind.decisions.smart_credit import CreditOffer, SmartCredit, SmartCreditConfig
+from cardmind.decisions.standin import standin_verdict
 from cardmind.decisions.types import AuthorizationRequest, Decision, Label
+from cardmind.errors import InvalidInput
+from cardmind.storage.base import create_all
+from cardmind.storage.decision_log import (
+    DecisionLabelRow,
+    DecisionLogWriter,
+    load_decision_json,
+    log_engine,
+    logged_auth_ids,
+)
+from cardmind.units import TZ
+
+#: Name of the cash-out score hook (issue 8): a feature of this name, or a ``cashout`` callable.
+CASHOUT_SCORE = "cashout_score"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,10 +79,15 @@ class EngineConfig:
     """Settings of the engine; every field has a safe default.
 
     - ``db_url``: decision log, lists and temp-credit grants (default: the configured database).
-    - ``rules_path``: YAML rule file (default: the packaged ``rules/default.yaml``).
-    - ``latency_budget_us``: beyond this, the model/feature path is abandoned for stand-in rules.
-    - ``log_flush_ms`` / ``log_batch``: the decision log is written by a background thread at least
-      every ``log_flush_ms`` milliseconds or every ``log_batch`` decisions.
+    - ``rules_path``: YAML rule file (default: the packaged ``rules/default.yaml``), watched for
+      changes every ``watch_rules_s`` seconds (hot reload).
+    - ``latency_budget_us``: when reading features and scoring took longer, the stand-in rules
+      decide (the model's answer is not used).
+    - ``log_flush_ms`` / ``log_batch`` / ``log_queue_max``: see
+      :class:`~cardmind.storage.decision_log.DecisionLogWriter` (durability contract).
+    - ``unknown_card``: ``"decline"`` (response 14, logged) or ``"error"`` (raise InvalidInput).
+    - ``idempotency_cache``: decisions kept in memory; older ones are read back from the log.
+    - ``explain_top``: model reasons added to challenges and declines.
     """
 
     db_url: str | None = None
@@ -40,7 +97,46 @@ class EngineConfig:
     log_batch: int = 512
     log_queue_max: int = 200_000
     watch_rules_s: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    unknown_card: str = "decline"
+    idempotency_cache: int = 200_000
+    explain_top: int = 2
+    smart_credit: SmartCreditConfig = field(default_factory=SmartCreditConfig)
+
+    def __post_init__(self) -> None:
+        if self.unknown_card not in ("decline", "error"):
+            raise ValueError(f"unknown_card must be 'decline' or 'error', got {self.unknown_card!r}")
+        for name in ("latency_budget_us", "log_flush_ms", "log_batch", "log_queue_max",
+                     "idempotency_cache"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclass(slots=True)
+class _Purchase:
+    card_token: str
+    amount_fen: int
+    approved: bool
+    reversed: bool = False
+
+
+@dataclass
+class _Counters:
+    decisions: int = 0
+    duplicates: int = 0
+    standin: int = 0
+    by_action: dict[str, int] = field(default_factory=dict)
+    feature_update_errors: int = 0
+    temp_credit_grants: int = 0
+    temp_credit_fen: int = 0
+
+
+def _load_registry_model() -> tuple[Any, str | None]:
+    try:
+        from cardmind.models.registry import load
+
+        return load("fraud", "production"), None
+    except Exception as exc:  # no registry, no production model, unreadable artifact
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
 
 class AuthorizationEngine:
@@ -52,39 +148,405 @@ class AuthorizationEngine:
         *,
         model: Any = "registry",
         features: Any = None,
-        accounts: Any = None,
+        accounts: AccountBook | None = None,
+        cashout: Any = None,
     ) -> None:
         self.config = config or EngineConfig()
-        raise NotImplementedError("AuthorizationEngine: not yet supported (being implemented)")
+        cfg = self.config
+        if isinstance(model, str) and model == "registry":
+            model, self.model_error = _load_registry_model()
+        else:
+            self.model_error = None if model is not None else "no fraud model configured"
+        self.model = model
+        self.model_version: str | None = getattr(model, "version", None) if model else None
+        self.features = features if features is not None else BasicOnlineFeatures()
+        self.accounts = accounts if accounts is not None else AccountBook()
+        self.cashout = cashout
+        self.credit = SmartCredit(cfg.smart_credit)
+        known = set(getattr(self.features, "feature_names", ()) or ())
+        known |= set(getattr(model, "feature_names", ()) or ()) if model is not None else set()
+        self._rules = RuleManager(cfg.rules_path, watch_s=cfg.watch_rules_s,
+                                  known_features=frozenset(known) if known else None)
+        self._db = log_engine(cfg.db_url)
+        create_all(self._db)
+        self._lists = ListStore(self._db)
+        self._log = DecisionLogWriter(
+            self._db, flush_ms=cfg.log_flush_ms, batch=cfg.log_batch,
+            queue_max=cfg.log_queue_max,
+            prepare={"decision_log": _decision_row, "temp_credit_grants": _grant_row},
+        )
+        self._decisions: OrderedDict[str, Decision] = OrderedDict()
+        self._logged = logged_auth_ids(self._db)  # idempotency survives a restart
+        self._purchases: dict[str, _Purchase] = {}
+        self._lock = threading.RLock()
+        self.counters = _Counters()
+        self._model_features = tuple(getattr(model, "feature_names", ()) or ())
 
+    # --- construction from data ------------------------------------------------------------
+    @classmethod
+    def from_dataset(cls, data: str | Path, *, until: datetime | None = None,
+                     config: EngineConfig | None = None, model: Any = "registry",
+                     features: Any = None, cashout: Any = None) -> AuthorizationEngine:
+        """An engine whose card accounts, online features and recent purchases are bootstrapped
+        from the dataset ``data`` as of ``until`` (default: the end of the data)."""
+        accounts = AccountBook.from_dataset(data, until=until)
+        until = accounts.as_of
+        if features is None:
+            features = BasicOnlineFeatures()
+            features.bootstrap(data, until=until)
+        engine = cls(config, model=model, features=features, accounts=accounts, cashout=cashout)
+        engine._bootstrap_purchases(data, until)
+        return engine
+
+    def _bootstrap_purchases(self, data: str | Path, until: datetime | None,
+                             days: int = 30) -> None:
+        from cardmind.dataset import Dataset
+
+        con = Dataset(data).connect()
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        cur = con.execute(
+            "SELECT auth_id, card_token, amount_fen, approved FROM authorizations "
+            "WHERE message_type = 'purchase' AND ts < $1 AND ts >= $1 - to_days($2)",
+            [until, days])
+        while batch := cur.fetchmany(100_000):
+            for auth_id, card, amount, approved in batch:
+                self._purchases[auth_id] = _Purchase(card, int(amount), bool(approved))
+
+    # --- the decision ----------------------------------------------------------------------
     def decide(self, request: AuthorizationRequest) -> Decision:
         """Decide one authorization; a repeated ``auth_id`` returns the first decision unchanged."""
-        raise NotImplementedError
+        t0 = time.perf_counter_ns()
+        with self._lock:
+            previous = self._previous(request.auth_id)
+            if previous is not None:
+                self.counters.duplicates += 1
+                return previous
+            self._rules.maybe_reload(time.monotonic())
+            if request.message_type == "purchase":
+                decision, used, offer = self._purchase(request, t0)
+            else:
+                decision, used, offer = self._return(request, t0), {}, None
+            self._remember(request.auth_id, decision)
+            c = self.counters
+            c.decisions += 1
+            c.standin += decision.standin
+            c.by_action[decision.action] = c.by_action.get(decision.action, 0) + 1
+        self._log.put("decision_log", (request, decision, used))
+        if offer is not None:
+            self._log.put("temp_credit_grants", (request, decision, offer))
+        return decision
+
+    def _previous(self, auth_id: str) -> Decision | None:
+        d = self._decisions.get(auth_id)
+        if d is not None or auth_id not in self._logged:
+            return d
+        self._log.flush()
+        text = load_decision_json(self._db, auth_id)
+        return Decision.model_validate_json(text) if text else None
+
+    def _remember(self, auth_id: str, decision: Decision) -> None:
+        self._decisions[auth_id] = decision
+        self._logged.add(auth_id)
+        if len(self._decisions) > self.config.idempotency_cache:
+            self._decisions.popitem(last=False)
+
+    def _context(self, req: AuthorizationRequest, acct: CardAccount | None,
+                 available: int | None) -> dict[str, Any]:
+        now = req.ts
+        lk = self._lists.lookup
+        if acct is not None:
+            account = {
+                "known": True, "status": acct.status, "product_tier": acct.product_tier,
+                "limit_fen": acct.limit_fen, "available_fen": available,
+                "shortfall_fen": max(0, req.amount_fen - (available or 0)),
+                "temp_credit_fen": acct.temp_active(now), "tenure_days": acct.tenure_days(now),
+                "days_past_due": acct.days_past_due,
+            }
+        else:
+            account = {"known": False, "status": "unknown", "product_tier": "", "limit_fen": 0,
+                       "available_fen": 0, "shortfall_fen": 0, "temp_credit_fen": 0,
+                       "tenure_days": 0, "days_past_due": 0}
+        return {
+            "amount_fen": req.amount_fen, "amount_yuan": req.amount_fen / 100, "mcc": req.mcc,
+            "channel": req.channel, "city": req.city, "cross_border": req.cross_border,
+            "message_type": req.message_type, "hour": now.hour, "weekday": now.weekday(),
+            "fraud_score": None, "cashout_score": None,
+            "lists": {
+                "card": lk("card", req.card_token, now), "merchant": lk("merchant", req.merchant_id, now),
+                "device": lk("device", req.device_id, now), "terminal": lk("terminal", req.terminal_id, now),
+                "category": lk("category", req.mcc, now),
+            },
+            "account": account,
+            "features": {},
+        }
+
+    def _purchase(self, req: AuthorizationRequest, t0: int
+                  ) -> tuple[Decision, dict[str, float], CreditOffer | None]:
+        now = req.ts
+        cause: str | None = None
+        try:
+            acct = self.accounts.get(req.card_token)
+            available = acct.available_fen(now) if acct is not None else None
+        except Exception:
+            acct, available, cause = None, None, "account"
+        if acct is None and cause is None and self.config.unknown_card == "error":
+            raise InvalidInput(f"unknown card token {req.card_token!r}")
+        ctx = self._context(req, acct, available)
+        if cause == "account":  # state unavailable: stand-in treats the card as active, unknown OTB
+            ctx["account"].update(known=True, status="active")
+        event = req.as_event()
+        feats: dict[str, float] = {}
+        score: float | None = None
+        if cause is None:
+            try:
+                feats = self.features.features_for(event)
+            except Exception:
+                cause = "features"
+        if cause is None:
+            if self.model is None:
+                cause = "model"
+            else:
+                try:
+                    score = float(self.model.predict_one(feats))
+                    if score != score:  # NaN
+                        raise ValueError("model returned NaN")
+                except Exception:
+                    cause, score = "model", None
+        cash = self._cashout_score(event, feats)
+        if cause is None and (time.perf_counter_ns() - t0) // 1000 > self.config.latency_budget_us:
+            cause, score = "latency", None
+        try:
+            self.features.update(event)
+        except Exception:
+            self.counters.feature_update_errors += 1
+        rs = self._rules.current
+        ctx["cashout_score"] = cash
+        v: Verdict | None = None
+        if cause is None:
+            ctx["fraud_score"] = score
+            ctx["features"] = {n: float(feats.get(n, 0.0) or 0.0) for n in rs.features}
+            try:
+                v = verdict(rs.evaluate(ctx))
+            except RuleEvaluationError:
+                cause = "rules"
+        if v is None:
+            ctx["fraud_score"], ctx["features"] = None, {}
+            v = standin_verdict(rs, ctx, cause=cause or "rules")
+        used = {n: feats[n] for n in self._model_features if n in feats}
+        used.update(ctx["features"])
+        action, code, reasons = v.action, v.response_code, list(v.reasons)
+        offer: CreditOffer | None = None
+        over = acct is not None and available is not None and req.amount_fen > available
+        if action == "APPROVE" and over:
+            assert acct is not None
+            offer = self.credit.decide(acct, amount_fen=req.amount_fen, now=now,
+                                       fraud_score=score, cashout_score=cash,
+                                       vetoed=v.no_temp_credit)
+            if offer.granted:
+                action = "APPROVE_WITH_TEMP_CREDIT"
+                reasons += ["OVER_LIMIT", "TEMP_CREDIT_GRANTED"]
+            else:
+                action, code = "DECLINE", "51"
+                reasons += ["OVER_LIMIT", offer.reason]
+                offer = None
+        elif action == "CHALLENGE" and over:
+            action, code = "DECLINE", "51"
+            reasons += ["OVER_LIMIT", "TEMP_CREDIT_FRAUD_RISK"]
+        if action in ("CHALLENGE", "DECLINE") and score is not None and self.config.explain_top:
+            reasons += self._explain(feats, action, reasons)
+        if action == "APPROVE" and not reasons:
+            reasons.append("LOW_RISK")
+        # state
+        approved = action in ("APPROVE", "APPROVE_WITH_TEMP_CREDIT")
+        if approved and acct is not None:
+            if offer is not None:
+                assert offer.expires_at is not None
+                self.accounts.grant_temp(req.card_token, offer.amount_fen, offer.expires_at)
+                self.credit.commit(offer, now)
+                self.counters.temp_credit_grants += 1
+                self.counters.temp_credit_fen += offer.amount_fen
+            self.accounts.purchase(req.card_token, req.amount_fen)
+        self._purchases[req.auth_id] = _Purchase(req.card_token, req.amount_fen, approved)
+        decision = Decision.model_construct(
+            auth_id=req.auth_id, action=action, response_code=code,
+            temp_credit_fen=offer.amount_fen if offer else 0,
+            temp_credit_expires_at=offer.expires_at if offer else None,
+            fraud_score=score, cashout_score=cash,
+            reasons=[reason(r) for r in dict.fromkeys(reasons)],
+            model_version=self.model_version if score is not None else None,
+            rules_version=rs.version, standin=cause is not None,
+            standin_reason=_standin_text(cause, self.model_error) if cause else None,
+            available_credit_fen=available,
+            latency_us=(time.perf_counter_ns() - t0) // 1000,
+            decided_at=datetime.now(TZ),
+        )
+        return decision, used, offer
+
+    def _explain(self, feats: dict[str, float], action: str, reasons: list[str]) -> list[str]:
+        if not any(r.startswith(("FRAUD_", "NIGHT_", "CROSS_", "CNP_", "VELOCITY")) for r in reasons):
+            return []
+        try:
+            top = self.model.explain(feats, top=self.config.explain_top)
+        except Exception:
+            return []
+        return [f"FACTOR_{getattr(r, 'feature', r)}" for r in top]
+
+    def _cashout_score(self, event: dict[str, Any], feats: dict[str, float]) -> float | None:
+        """The cash-out hook: a ``cashout_score`` feature, else the ``cashout`` callable, else None."""
+        value = feats.get(CASHOUT_SCORE)
+        if value is None and self.cashout is not None:
+            try:
+                value = self.cashout(event, feats)
+            except Exception:
+                value = None
+        return None if value is None or value != value else float(value)
+
+    def _return(self, req: AuthorizationRequest, t0: int) -> Decision:
+        orig = self._purchases.get(req.original_auth_id or "")
+        acct = self.accounts.get(req.card_token)
+        available = acct.available_fen(req.ts) if acct is not None else None
+        action, code = "APPROVE", "00"
+        if req.message_type == "reversal":
+            if orig is None or not orig.approved or orig.reversed or orig.card_token != req.card_token:
+                reasons = ["ORIGINAL_NOT_FOUND"]
+            else:
+                orig.reversed = True
+                self.accounts.credit(req.card_token, min(req.amount_fen, orig.amount_fen))
+                reasons = ["REVERSAL_APPLIED"]
+        elif acct is None:
+            if self.config.unknown_card == "error":
+                raise InvalidInput(f"unknown card token {req.card_token!r}")
+            action, code, reasons = "DECLINE", "14", ["CARD_UNKNOWN"]
+        else:
+            self.accounts.credit(req.card_token, req.amount_fen)
+            reasons = ["REFUND_APPLIED"]
+        try:
+            self.features.update(req.as_event())
+        except Exception:
+            self.counters.feature_update_errors += 1
+        return Decision.model_construct(
+            auth_id=req.auth_id, action=action, response_code=code, temp_credit_fen=0,
+            temp_credit_expires_at=None, fraud_score=None, cashout_score=None,
+            reasons=[reason(r) for r in reasons], model_version=None,
+            rules_version=self._rules.version, standin=False, standin_reason=None,
+            available_credit_fen=available, latency_us=(time.perf_counter_ns() - t0) // 1000,
+            decided_at=datetime.now(TZ),
+        )
+
+    # --- other state changes ---------------------------------------------------------------
+    def apply_repayment(self, card_token: str, amount_fen: int) -> None:
+        """A repayment credited to the card frees available credit."""
+        if amount_fen <= 0:
+            raise InvalidInput(f"repayment amount_fen must be > 0, got {amount_fen}")
+        with self._lock:
+            self.accounts.credit(card_token, amount_fen)
 
     def get_decision(self, auth_id: str) -> Decision | None:
         """The decision taken for ``auth_id`` (memory, else the decision log), or None."""
-        raise NotImplementedError
+        with self._lock:
+            return self._previous(auth_id)
 
     def add_label(self, label: Label) -> None:
         """Record a fraud report / chargeback / genuine confirmation (unknown auth_id: InvalidInput)."""
-        raise NotImplementedError
+        if self.get_decision(label.auth_id) is None:
+            raise InvalidInput(f"label: no decision for auth_id {label.auth_id!r}")
+        with self._db.begin() as conn:
+            conn.execute(DecisionLabelRow.__table__.insert(), [{
+                "auth_id": label.auth_id, "label": label.label, "reported_at": label.reported_at,
+                "scenario": label.scenario, "received_at": datetime.now(TZ),
+            }])
+        on_label = getattr(self.features, "update_label", None)
+        if callable(on_label):
+            try:
+                on_label(label.model_dump())
+            except Exception:
+                self.counters.feature_update_errors += 1
 
     @property
-    def lists(self) -> Any:
-        """Block/trust lists: ``add(ListEntry)``, ``remove(kind, value, list_type) -> bool``,
+    def lists(self) -> ListStore:
+        """Block/trust lists: ``add(ListEntry)``, ``remove(kind, value, list_type=None) -> bool``,
         ``entries(kind=None, list_type=None) -> list[ListEntry]``, ``lookup(kind, value)``."""
-        raise NotImplementedError
+        return self._lists
 
     @property
-    def rules(self) -> Any:
+    def rules(self) -> RuleManager:
         """Rules in force: ``info -> RulesInfo``, ``text``, ``validate(text) -> RulesInfo``,
         ``load(text) -> RulesInfo`` (bad text: InvalidInput, previous set stays), ``reload()``."""
-        raise NotImplementedError
+        return self._rules
+
+    def has_card(self, card_token: str) -> bool:
+        """True when the engine knows the card's account."""
+        return card_token in self.accounts
+
+    def flush(self) -> None:
+        """Wait until every decision taken so far is committed to the decision log."""
+        self._log.flush()
 
     def health(self) -> dict[str, Any]:
         """Status for /healthz: model and rule versions, log queue depth, counters."""
-        raise NotImplementedError
+        c = self.counters
+        degraded = self.model is None or self._log.failures > 0
+        return {
+            "status": "degraded" if degraded else "ok",
+            "model_version": self.model_version,
+            "model_error": self.model_error,
+            "rules_version": self._rules.version,
+            "rules_error": self._rules.last_error,
+            "accounts": len(self.accounts),
+            "list_entries": len(self._lists),
+            "decisions": c.decisions,
+            "duplicates": c.duplicates,
+            "standin": c.standin,
+            "by_action": dict(c.by_action),
+            "temp_credit_grants": c.temp_credit_grants,
+            "temp_credit_fen": c.temp_credit_fen,
+            "log_depth": self._log.depth,
+            "log_committed": self._log.committed,
+            "log_failures": self._log.failures,
+            "log_last_error": self._log.last_error,
+        }
 
     def close(self) -> None:
         """Flush and stop the decision-log writer."""
-        raise NotImplementedError
+        self._log.close()
+
+    def __enter__(self) -> AuthorizationEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _standin_text(cause: str | None, model_error: str | None) -> str:
+    return {
+        "model": f"fraud model unavailable ({model_error or 'prediction failed'})",
+        "features": "online feature store failed",
+        "latency": "latency budget exceeded",
+        "rules": "rule evaluation failed",
+        "account": "card-account state unavailable",
+    }.get(cause or "", cause or "")
+
+
+def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]]) -> dict[str, Any]:
+    req, d, used = item
+    return {
+        "auth_id": d.auth_id, "decided_at": d.decided_at, "card_token": req.card_token,
+        "merchant_id": req.merchant_id, "message_type": req.message_type,
+        "amount_fen": req.amount_fen, "action": d.action, "response_code": d.response_code,
+        "fraud_score": d.fraud_score, "cashout_score": d.cashout_score,
+        "temp_credit_fen": d.temp_credit_fen, "model_version": d.model_version,
+        "rules_version": d.rules_version, "standin": d.standin, "standin_reason": d.standin_reason,
+        "latency_us": d.latency_us, "request_json": req.model_dump_json(),
+        "features_json": json.dumps(used, sort_keys=True), "decision_json": d.model_dump_json(),
+    }
+
+
+def _grant_row(item: tuple[AuthorizationRequest, Decision, CreditOffer]) -> dict[str, Any]:
+    req, d, offer = item
+    return {
+        "grant_id": f"tc-{d.auth_id}", "auth_id": d.auth_id, "card_token": req.card_token,
+        "amount_fen": offer.amount_fen, "granted_at": req.ts,
+        "expires_at": offer.expires_at or req.ts + timedelta(days=30),
+        "behaviour_risk": offer.behaviour_risk, "fraud_score": d.fraud_score,
+        "card_cap_fen": offer.card_cap_fen, "portfolio_used_fen": offer.portfolio_used_fen,
+    }

@@ -1,0 +1,113 @@
+"""Block and trust lists of cards, merchants, devices, terminals and categories.
+
+Persisted in the ``list_entries`` table, cached in memory for the authorization hot path. A
+value is on at most one list of its kind (block or trust). ``category`` entries are MCCs.
+Edits go to the database first, then to the cache, so a crash never leaves the cache ahead.
+
+>>> from cardmind.storage.decision_log import log_engine
+>>> from cardmind.storage.base import create_all
+>>> engine = log_engine("sqlite://"); create_all(engine)
+>>> lists = ListStore(engine)
+>>> _ = lists.add(ListEntry(kind="merchant", value="m42", list_type="block", reason="ring"))
+>>> lists.lookup("merchant", "m42"), lists.lookup("merchant", "m1")
+('block', '')
+>>> lists.remove("merchant", "m42"), lists.lookup("merchant", "m42")
+(True, '')
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, select
+
+from cardmind.decisions.types import LIST_KINDS, LIST_TYPES, ListEntry
+from cardmind.errors import InvalidInput
+from cardmind.storage.lists import ListEntryRow
+from cardmind.units import TZ
+
+
+class ListStore:
+    """Persisted block/trust lists with an in-memory cache."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], ListEntry] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload the cache from the database (picks up edits made by other processes)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ListEntryRow.__table__)).mappings().all()
+        cache = {}
+        for r in rows:
+            entry = ListEntry(
+                kind=r["kind"], value=r["value"], list_type=r["list_type"], reason=r["reason"],
+                added_by=r["added_by"], added_at=r["added_at"], expires_at=r["expires_at"],
+            )
+            cache[(entry.kind, entry.value)] = entry
+        with self._lock:
+            self._cache = cache
+
+    def lookup(self, kind: str, value: str | None, now: datetime | None = None) -> str:
+        """``'block'``, ``'trust'`` or ``''`` for ``value`` of ``kind`` (expired entries: '')."""
+        if value is None:
+            return ""
+        entry = self._cache.get((kind, value))
+        if entry is None:
+            return ""
+        if entry.expires_at is not None and now is not None and now >= entry.expires_at:
+            return ""
+        return entry.list_type
+
+    def add(self, entry: ListEntry) -> ListEntry:
+        """Put ``entry`` on its list (replacing the same value's entry on the same list)."""
+        if entry.kind not in LIST_KINDS or entry.list_type not in LIST_TYPES:
+            raise InvalidInput(f"lists: kind must be one of {LIST_KINDS}, type one of {LIST_TYPES}")
+        if entry.kind == "category" and not (len(entry.value) == 4 and entry.value.isdigit()):
+            raise InvalidInput("lists: a category entry is a 4-digit MCC, e.g. 7995")
+        existing = self._cache.get((entry.kind, entry.value))
+        if existing is not None and existing.list_type != entry.list_type:
+            raise InvalidInput(
+                f"lists: {entry.kind} {entry.value!r} is on the {existing.list_type} list; "
+                "remove it first"
+            )
+        stamped = entry.model_copy(update={"added_at": entry.added_at or datetime.now(TZ)})
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(
+                delete(ListEntryRow).where(
+                    ListEntryRow.kind == entry.kind, ListEntryRow.value == entry.value
+                )
+            )
+            conn.execute(ListEntryRow.__table__.insert(), [stamped.model_dump()])
+            self._cache[(entry.kind, entry.value)] = stamped
+        return stamped
+
+    def remove(self, kind: str, value: str, list_type: str | None = None) -> bool:
+        """Remove ``value`` from its list (only from ``list_type`` when given); True if removed."""
+        existing = self._cache.get((kind, value))
+        if existing is None or (list_type is not None and existing.list_type != list_type):
+            return False
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(
+                delete(ListEntryRow).where(ListEntryRow.kind == kind, ListEntryRow.value == value)
+            )
+            self._cache.pop((kind, value), None)
+        return True
+
+    def entries(self, kind: str | None = None, list_type: str | None = None) -> list[ListEntry]:
+        """Entries, optionally of one kind and/or list type, sorted by kind and value."""
+        if kind is not None and kind not in LIST_KINDS:
+            raise InvalidInput(f"lists: unknown kind {kind!r}; known: {LIST_KINDS}")
+        if list_type is not None and list_type not in LIST_TYPES:
+            raise InvalidInput(f"lists: unknown list type {list_type!r}; known: {LIST_TYPES}")
+        out = [
+            e for e in self._cache.values()
+            if (kind is None or e.kind == kind) and (list_type is None or e.list_type == list_type)
+        ]
+        return sorted(out, key=lambda e: (e.kind, e.value))
+
+    def __len__(self) -> int:
+        return len(self._cache)

@@ -1,0 +1,139 @@
+"""Online features as the authorization engine sees them: ``features_for`` then ``update``.
+
+The engine talks to any object with ``features_for(auth: dict) -> dict[str, float]`` (state
+*before* this authorization) and ``update(event: dict) -> None``. The full catalog is served by
+``cardmind.features.OnlineEngine``; :class:`BasicOnlineFeatures` is a small built-in catalog
+(velocity, amount, novelty) so that the engine works, and is tested, on its own.
+
+>>> from datetime import datetime
+>>> f = BasicOnlineFeatures()
+>>> e = {"card_token": "c", "merchant_id": "m", "device_id": None, "city": "SH",
+...      "amount_fen": 1000, "ts": datetime(2026, 1, 1, 12, tzinfo=TZ), "message_type": "purchase",
+...      "channel": "pos_chip", "cross_border": False}
+>>> f.features_for(e)["card_new_merchant"]
+1.0
+>>> f.update(e); f.features_for(dict(e, ts=e["ts"].replace(minute=30)))["card_auth_count_1h"]
+1.0
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from cardmind.units import TZ
+
+
+class FeatureSource(Protocol):
+    """What the engine needs from an online feature engine."""
+
+    def features_for(self, auth: dict[str, Any]) -> dict[str, float]: ...
+
+    def update(self, event: dict[str, Any]) -> None: ...
+
+
+BASIC_FEATURES = (
+    "card_auth_count_1h", "card_auth_count_24h", "card_amount_sum_24h", "card_seconds_since_last",
+    "card_amount_ratio_mean", "card_new_merchant", "card_new_device", "card_new_city",
+    "txn_amount_fen", "txn_hour", "txn_cross_border", "txn_card_not_present",
+)
+_DAY = 86_400.0
+_NOT_SEEN = 1e7
+
+
+@dataclass(slots=True)
+class _CardState:
+    recent: deque = field(default_factory=deque)  # (epoch_s, amount_fen) within 24h
+    last: float | None = None
+    n: int = 0
+    total: int = 0
+    merchants: set = field(default_factory=set)
+    devices: set = field(default_factory=set)
+    cities: set = field(default_factory=set)
+
+
+class BasicOnlineFeatures:
+    """A minimal online catalog, per card, in memory (purchases only)."""
+
+    feature_names = BASIC_FEATURES
+
+    def __init__(self) -> None:
+        self._cards: dict[str, _CardState] = {}
+
+    def features_for(self, auth: dict[str, Any]) -> dict[str, float]:
+        t = auth["ts"].timestamp()
+        st = self._cards.get(auth["card_token"])
+        amount = float(auth["amount_fen"])
+        out = {
+            "txn_amount_fen": amount,
+            "txn_hour": float(auth["ts"].astimezone(TZ).hour),
+            "txn_cross_border": 1.0 if auth.get("cross_border") else 0.0,
+            "txn_card_not_present": 1.0 if auth.get("channel") == "online_cnp" else 0.0,
+        }
+        if st is None:
+            out.update(card_auth_count_1h=0.0, card_auth_count_24h=0.0, card_amount_sum_24h=0.0,
+                       card_seconds_since_last=_NOT_SEEN, card_amount_ratio_mean=1.0,
+                       card_new_merchant=1.0, card_new_device=1.0 if auth.get("device_id") else 0.0,
+                       card_new_city=1.0)
+            return out
+        c1 = c24 = 0
+        s24 = 0
+        for ts, amt in st.recent:
+            if t - _DAY <= ts < t:
+                c24 += 1
+                s24 += amt
+                if ts >= t - 3600:
+                    c1 += 1
+        mean = st.total / st.n if st.n else amount
+        device = auth.get("device_id")
+        out.update(
+            card_auth_count_1h=float(c1), card_auth_count_24h=float(c24),
+            card_amount_sum_24h=float(s24),
+            card_seconds_since_last=(t - st.last) if st.last is not None else _NOT_SEEN,
+            card_amount_ratio_mean=amount / mean if mean > 0 else 1.0,
+            card_new_merchant=0.0 if auth["merchant_id"] in st.merchants else 1.0,
+            card_new_device=1.0 if device and device not in st.devices else 0.0,
+            card_new_city=0.0 if auth.get("city") in st.cities else 1.0,
+        )
+        return out
+
+    def update(self, event: dict[str, Any]) -> None:
+        if event.get("message_type", "purchase") != "purchase":
+            return
+        t = event["ts"].timestamp()
+        st = self._cards.get(event["card_token"])
+        if st is None:
+            st = self._cards[event["card_token"]] = _CardState()
+        st.recent.append((t, int(event["amount_fen"])))
+        while st.recent and st.recent[0][0] < t - _DAY:
+            st.recent.popleft()
+        st.last = t if st.last is None else max(st.last, t)
+        st.n += 1
+        st.total += int(event["amount_fen"])
+        st.merchants.add(event["merchant_id"])
+        if event.get("device_id"):
+            st.devices.add(event["device_id"])
+        st.cities.add(event.get("city"))
+
+    def bootstrap(self, data: str | Path, *, until: datetime | None = None,
+                  lookback_days: int = 90) -> None:
+        """Feed the purchases of ``lookback_days`` before ``until`` (time order)."""
+        from cardmind.dataset import Dataset
+
+        con = Dataset(data).connect()
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        where = "message_type = 'purchase'"
+        params: list[Any] = []
+        if until is not None:
+            where += " AND ts < $1 AND ts >= $1 - to_days($2)"
+            params = [until, lookback_days]
+        cur = con.execute(
+            f"SELECT card_token, merchant_id, device_id, city, amount_fen, ts FROM authorizations "
+            f"WHERE {where} ORDER BY ts", params)
+        while batch := cur.fetchmany(50_000):
+            for card, merchant, device, city, amount, ts in batch:
+                self.update({"card_token": card, "merchant_id": merchant, "device_id": device,
+                             "city": city, "amount_fen": amount, "ts": ts})
