@@ -75,6 +75,15 @@ COLUMN_FALLBACKS: dict[str, list[tuple[str, str]]] = {
     "authorizations": [("merchant_id", "terminal_id"), ("terminal_id", "merchant_id")],
 }
 
+# Identifiers generated (``<file stem>-<record number>``) when the bank's file has none.
+GENERATED_IDS = {
+    "applications": "application_id",
+    "statements": "statement_id",
+    "repayments": "repayment_id",
+    "installment_plans": "plan_id",
+    "temp_credits": "grant_id",
+}
+
 # Minimum columns per table: each entry is a set of alternatives, one of which must be filled.
 ESSENTIALS: dict[str, list[tuple[str, ...]]] = {
     "authorizations": [
@@ -166,9 +175,8 @@ def preflight(mapping: Mapping) -> dict[tuple[str, Path], list[str]]:
         filled = {c.target for c in tm.columns}
         if tm.card_number:
             filled |= {"card_token", "pan_last4"}
-        pk = spec.primary_key
-        if len(pk) == 1 and pk[0].endswith("_id") and pk[0] not in filled:
-            filled.add(pk[0])  # generated from file and row
+        if tm.table in GENERATED_IDS:
+            filled.add(GENERATED_IDS[tm.table])  # generated from file and row when unmapped
         for alternatives in ESSENTIALS.get(tm.table, []):
             if not filled & set(alternatives):
                 need = " or ".join(alternatives)
@@ -512,12 +520,7 @@ def _load_table(
     spec = schema.TABLES[tm.table]
     key = get_settings().pan_key_bytes()
     pk = spec.primary_key
-    generate_pk = (
-        len(pk) == 1
-        and pk[0].endswith("_id")
-        and tm.column(pk[0]) is None
-        and pk[0] not in {"card_token"}
-    )
+    generate_pk = tm.table in GENERATED_IDS and tm.column(pk[0]) is None
     cols = tm.columns + ((ColumnSpec(target=pk[0], generate="row"),) if generate_pk else ())
     tm_eff = TableMapping(
         **{**{k: getattr(tm, k) for k in tm.__dataclass_fields__}, "columns": cols}
@@ -723,6 +726,7 @@ def ingest(
                 prot.append("gender")
             if prot:
                 protected[name] = prot
+            reports[name] = rep
             if loaded.outcomes is not None:
                 _write_table(writer, "application_outcomes", loaded.outcomes, keep_extra=False)
                 present["application_outcomes"] = ["application_id", "bad"] + (
@@ -745,7 +749,6 @@ def ingest(
             path = q.write(writer.staging / QUARANTINE_DIR, quarantine_format)
             if path is not None:
                 rep.quarantine = str(out / QUARANTINE_DIR / path.name)
-            reports[name] = rep
             if max_reject_rate is not None and rep.reject_rate > max_reject_rate:
                 top = "; ".join(f"{c}: {r} ({n})" for c, r, n in rep.top_reasons[:3])
                 raise InvalidInput(
@@ -764,6 +767,11 @@ def ingest(
                 "extra_columns": extras,
                 "protected_columns": protected,
                 "card_key": _card_keys(mapping),
+                "outcomes": {
+                    n: {"table": "application_outcomes", "source_column": t.outcome.source}
+                    for n, t in mapping.tables.items()
+                    if t.outcome is not None
+                },
                 "rejected_rows": report.rejected,
             }
         )

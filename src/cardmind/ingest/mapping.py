@@ -84,6 +84,8 @@ class ColumnSpec:
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.source, self.constant, self.generate)) != 1:
             raise ValueError("give exactly one of from, constant, generate")
+        if self.target.endswith("_fen") and self.source is not None and self.unit is None:
+            raise ValueError(f"say the unit of {self.source!r} (unit: yuan or fen)")
         if self.unit is not None and self.unit not in UNITS:
             raise ValueError(f"unit must be one of {UNITS}, got {self.unit!r}")
         if self.generate is not None and self.generate not in GENERATORS:
@@ -146,8 +148,6 @@ class TableMapping:
         for c in self.columns:
             if c.source is not None and c.source in self.drop_columns:
                 raise ValueError(f"column {c.source!r} is both mapped and in drop_columns")
-            if c.target.endswith("_fen") and c.source is not None and c.unit is None:
-                raise ValueError(f"{c.target}: say the unit of {c.source!r} (unit: yuan or fen)")
         if self.outcome is not None and self.table != "applications":
             raise ValueError("outcome is only supported for applications")
 

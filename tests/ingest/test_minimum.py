@@ -1,0 +1,88 @@
+"""A dataset with only the minimum columns loads; absent columns are recorded for features."""
+
+from __future__ import annotations
+
+from cardmind import schema
+from cardmind.dataset import Dataset
+from cardmind.ingest import Mapping, ingest
+
+
+def test_minimum_dataset_with_customer_id_as_card_key(bank):
+    bank.write(
+        ["a1,c1,T9,12.5,2024-05-01 10:00:00,0", "a2,c2,T9,3,2024-05-01 11:00:00,1"],
+        header="id,customer,terminal,amount,time,is_fraud",
+    )
+    data = {
+        "tables": {
+            "authorizations": {
+                "source": "tx.csv",
+                "columns": {
+                    "auth_id": "id",
+                    "customer_id": "customer",
+                    "terminal_id": "terminal",
+                    "amount_fen": {"from": "amount", "unit": "yuan"},
+                    "ts": "time",
+                },
+            },
+            "fraud_labels": {
+                "source": "tx.csv",
+                "columns": {
+                    "auth_id": "id",
+                    "label": {"from": "is_fraud", "values": {"1": "fraud", "0": "genuine"}},
+                },
+            },
+        }
+    }
+    report = ingest(Mapping.load(bank.mapping(data)), bank.out)
+    assert report.rejected == 0
+    ds = Dataset(bank.out)
+    auth = ds.read("authorizations")
+    assert auth.column_names == schema.AUTHORIZATIONS.column_names
+    assert auth.column("card_token").to_pylist() == ["c1", "c2"]
+    assert auth.column("merchant_id").to_pylist() == ["T9", "T9"]
+    assert auth.column("message_type").to_pylist() == ["purchase", "purchase"]
+    assert auth.column("channel").null_count == 2
+    labels = ds.read("fraud_labels")
+    assert labels.column("card_token").to_pylist() == ["c1", "c2"]
+    assert labels.column("label").to_pylist() == ["genuine", "fraud"]
+    m = ds.manifest
+    assert set(m["columns_present"]["authorizations"]) == {
+        "auth_id",
+        "ts",
+        "card_token",
+        "customer_id",
+        "merchant_id",
+        "terminal_id",
+        "amount_fen",
+        "message_type",
+        "temp_credit_fen",
+    }
+    assert "channel" in m["columns_absent"]["authorizations"]
+    assert "reported_at" in m["columns_absent"]["fraud_labels"]
+    assert m["columns_defaulted"]["authorizations"]["card_token"] == "copied from customer_id"
+    assert m["card_key"]["authorizations"].startswith("customer_id")
+    # Absent columns are nullable in the file, present ones keep the schema's contract.
+    fields = {f.name: f for f in auth.schema}
+    assert fields["channel"].nullable and not fields["amount_fen"].nullable
+
+
+def test_minimum_mapping_is_enforced(bank):
+    import pytest
+
+    from cardmind.errors import InvalidInput
+
+    bank.write(["a1,c1,12.5"], header="id,customer,amount")
+    data = {
+        "tables": {
+            "authorizations": {
+                "source": "tx.csv",
+                "columns": {
+                    "auth_id": "id",
+                    "customer_id": "customer",
+                    "amount_fen": {"from": "amount", "unit": "yuan"},
+                },
+            }
+        }
+    }
+    with pytest.raises(InvalidInput, match="must fill ts"):
+        ingest(Mapping.load(bank.mapping(data)), bank.out)
