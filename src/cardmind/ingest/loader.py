@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -481,6 +480,43 @@ def _load_file(
     return _FileResult(cols, extras, bad, file, lines)
 
 
+class _SourceCache:
+    """Reads each source file once, with the columns every table mapped to it needs."""
+
+    def __init__(self, mapping: Mapping, headers: dict[tuple[str, Path], list[str]]) -> None:
+        self._wanted: dict[tuple[Path, str, str, str], list[str]] = {}
+        for tm in mapping.tables.values():
+            for path in tm.sources:
+                cols = _needed(tm, headers[(tm.table, path)])
+                key = self._key(tm, path)
+                self._wanted[key] = list(dict.fromkeys(self._wanted.get(key, []) + cols))
+        self._cache: dict[tuple[Path, str, str, str], Source] = {}
+
+    @staticmethod
+    def _key(tm: TableMapping, path: Path) -> tuple[Path, str, str, str]:
+        return (path.resolve(), tm.file_format(path), tm.delimiter, tm.encoding)
+
+    def read(self, tm: TableMapping, path: Path, columns: list[str]) -> Source:
+        key = self._key(tm, path)
+        if key not in self._cache:
+            self._cache[key] = read_source(
+                path,
+                fmt=key[1],
+                columns=self._wanted[key],
+                delimiter=tm.delimiter,
+                encoding=tm.encoding,
+            )
+        src = self._cache[key]
+        return Source(
+            path=src.path, table=src.table.select(columns), lines=src.lines, malformed=src.malformed
+        )
+
+
+def _needed(tm: TableMapping, header: list[str]) -> list[str]:
+    extra = _extras(tm, header) if tm.extra_columns == "keep" else []
+    return list(dict.fromkeys(tm.used_sources() + extra))
+
+
 # --- one table -----------------------------------------------------------------------------
 
 
@@ -513,9 +549,9 @@ def _load_table(
     mapping: Mapping,
     headers: dict[tuple[str, Path], list[str]],
     q: Quarantine,
-    loaded_auth_ids: pa.Array | None,
     auth_cards: pa.Table | None,
     report: TableReport,
+    reader: _SourceCache,
 ) -> _Loaded:
     spec = schema.TABLES[tm.table]
     key = get_settings().pan_key_bytes()
@@ -528,15 +564,8 @@ def _load_table(
     results = []
     for path in tm.sources:
         header = headers[(tm.table, path)]
-        fmt = tm.file_format(path)
-        needed = list(
-            dict.fromkeys(
-                tm.used_sources() + (_extras(tm, header) if tm.extra_columns == "keep" else [])
-            )
-        )
-        src = read_source(
-            path, fmt=fmt, columns=needed, delimiter=tm.delimiter, encoding=tm.encoding
-        )
+        needed = _needed(tm, header)
+        src = reader.read(tm, path, needed)
         report.source_rows += src.table.num_rows + len(src.malformed)
         results.append(
             _load_file(tm_eff, src, q, timezone=mapping.timezone, key=key, header=header)
@@ -567,8 +596,9 @@ def _load_table(
             defaulted[col] = f"constant {value!r}"
 
     # Labels: the card comes from the authorization; labels of unloaded authorizations rejected.
-    if tm.table == "fraud_labels" and loaded_auth_ids is not None:
-        known = coerce._mask(pc.is_in(data.column("auth_id"), value_set=loaded_auth_ids))
+    if tm.table == "fraud_labels" and auth_cards is not None:
+        pos = pc.index_in(data.column("auth_id"), value_set=auth_cards.column("auth_id"))
+        known = coerce._mask(pc.is_valid(pos))
         _reject_rows(
             data,
             ~known,
@@ -578,11 +608,12 @@ def _load_table(
             target="auth_id",
             reason="auth_id: its authorization was not loaded (missing or rejected)",
         )
-        data = data.filter(pa.array(known))
-        if "card_token" not in names and auth_cards is not None:
-            data = data.join(auth_cards, keys="auth_id", join_type="left outer")
+        if "card_token" not in names:
+            card = pc.take(auth_cards.column("card_token"), pos)
+            data = data.append_column("card_token", card)
             names.add("card_token")
             defaulted["card_token"] = "from the labelled authorization"
+        data = data.filter(pa.array(known))
 
     # Duplicate keys: keep the first (file order, then line), quarantine the others.
     if all(k in names for k in pk) and data.num_rows:
@@ -637,29 +668,26 @@ def _reject_rows(
 
 
 def _drop_duplicates(data: pa.Table, pk: tuple[str, ...], q: Quarantine) -> pa.Table:
-    df = pl.from_arrow(data.select([*pk, "__file", "__line"]))
-    assert isinstance(df, pl.DataFrame)
-    first = df.select(pl.struct(list(pk)).is_first_distinct().alias("first")).to_series().to_numpy()
+    """Keep the first row of each key (file order, then line); quarantine the others."""
+    if len(pk) == 1:
+        keys = data.column(pk[0]).combine_chunks()
+    else:
+        keys = pc.binary_join_element_wise(*[data.column(k).cast(pa.string()) for k in pk], "+")
+    codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False)
+    _, first_pos = np.unique(codes, return_index=True)
+    first = np.zeros(len(codes), bool)
+    first[first_pos] = True
     if first.all():
         return data
     dup_idx = np.flatnonzero(~first)
-    firsts = (
-        df.with_row_index("__i")
-        .filter(pl.Series(first))
-        .select([*pk, pl.col("__file").alias("__ffile"), pl.col("__line").alias("__fline")])
-    )
-    dups = df[dup_idx].join(firsts, on=list(pk), how="left", maintain_order="left")
+    origin = first_pos[codes[dup_idx]]
+    files = data.column("__file").take(pa.array(origin)).to_pylist()
+    lines = data.column("__line").take(pa.array(origin)).to_pylist()
+    values = keys.take(pa.array(dup_idx)).to_pylist()
     label = "+".join(pk)
     reasons = [
-        f"{label}: duplicate {v!r}, first at {ff} line {fl} (kept)"
-        for v, ff, fl in zip(
-            dups.select(pl.concat_str([pl.col(k).cast(pl.Utf8) for k in pk], separator="+"))
-            .to_series()
-            .to_list(),
-            dups["__ffile"].to_list(),
-            dups["__fline"].to_list(),
-            strict=True,
-        )
+        f"{label}: duplicate {v!r}, first at {f} line {ln} (kept)"
+        for v, f, ln in zip(values, files, lines, strict=True)
     ]
     _reject_rows(data, ~first, q, kind="duplicate", column=pk[0], target=pk[0], reason=reasons)
     return data.filter(pa.array(first))
@@ -704,15 +732,15 @@ def ingest(
     }
     out = Path(out)
     with DatasetWriter(out, manifest=manifest) as writer:
-        auth_ids = auth_cards = None
+        auth_cards = None
+        reader = _SourceCache(mapping, headers)
         for name in order:
             tm = mapping.tables[name]
             say(f"loading {name}")
             q = Quarantine(name)
             rep = TableReport(table=name)
-            loaded = _load_table(tm, mapping, headers, q, auth_ids, auth_cards, rep)
+            loaded = _load_table(tm, mapping, headers, q, auth_cards, rep, reader)
             if name == "authorizations":
-                auth_ids = loaded.data.column("auth_id")
                 auth_cards = loaded.data.select(["auth_id", "card_token"])
             _write_table(writer, name, loaded.data, keep_extra=tm.extra_columns == "keep")
             spec = schema.TABLES[name]
