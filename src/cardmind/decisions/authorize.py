@@ -223,7 +223,7 @@ class AuthorizationEngine:
                 return previous
             self._rules.maybe_reload(time.monotonic())
             if request.message_type == "purchase":
-                decision, used, offer = self._purchase(request, t0)
+                decision, used, offer = self._purchase(request, t0, time.perf_counter_ns())
             else:
                 decision, used, offer = self._return(request, t0), {}, None
             self._remember(request.auth_id, decision)
@@ -280,7 +280,7 @@ class AuthorizationEngine:
             "features": {},
         }
 
-    def _purchase(self, req: AuthorizationRequest, t0: int
+    def _purchase(self, req: AuthorizationRequest, t0: int, t_budget: int
                   ) -> tuple[Decision, dict[str, float], CreditOffer | None]:
         now = req.ts
         cause: str | None = None
@@ -313,7 +313,8 @@ class AuthorizationEngine:
                 except Exception:
                     cause, score = "model", None
         cash = self._cashout_score(event, feats)
-        if cause is None and (time.perf_counter_ns() - t0) // 1000 > self.config.latency_budget_us:
+        spent_us = (time.perf_counter_ns() - t_budget) // 1000
+        if cause is None and spent_us > self.config.latency_budget_us:
             cause, score = "latency", None
         try:
             self.features.update(event)
@@ -347,7 +348,7 @@ class AuthorizationEngine:
                 reasons += ["OVER_LIMIT", "TEMP_CREDIT_GRANTED"]
             else:
                 action, code = "DECLINE", "51"
-                reasons += ["OVER_LIMIT", offer.reason]
+                reasons += ["OVER_LIMIT", *(v.credit_veto or (offer.reason,))]
                 offer = None
         elif action == "CHALLENGE" and over:
             action, code = "DECLINE", "51"

@@ -100,8 +100,12 @@ class Verdict:
     action: str  # APPROVE, CHALLENGE or DECLINE
     response_code: str
     reasons: tuple[str, ...]
-    no_temp_credit: bool
+    credit_veto: tuple[str, ...]  # reasons of matched NO_TEMP_CREDIT rules
     matched: tuple[str, ...]
+
+    @property
+    def no_temp_credit(self) -> bool:
+        return bool(self.credit_veto)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +158,8 @@ class RuleEvaluationError(RuntimeError):
 def verdict(matched: list[Rule]) -> Verdict:
     """Combine matched rules: any DECLINE wins; CHALLENGE unless an ALLOW matched; else APPROVE.
 
-    Within an effect the first rule in file order gives the response code.
+    Within an effect the first rule in file order gives the response code. ``NO_TEMP_CREDIT``
+    reasons are kept apart (``credit_veto``): they matter only when credit is short.
 
     >>> r = lambda e, c: Rule(name=c.lower(), when="true", effect=e, reason=c, response_code="05")
     >>> verdict([r("CHALLENGE", "FRAUD_ELEVATED"), r("ALLOW", "LIST_TRUST")]).action
@@ -163,21 +168,20 @@ def verdict(matched: list[Rule]) -> Verdict:
     ('FRAUD_HIGH',)
     """
     by = {e: [r for r in matched if r.effect == e] for e in EFFECTS}
-    no_tc = bool(by["NO_TEMP_CREDIT"])
-    extra = tuple(r.reason for r in by["NO_TEMP_CREDIT"])
+    veto = _unique(tuple(r.reason for r in by["NO_TEMP_CREDIT"]))
     names = tuple(r.name for r in matched)
     if by["DECLINE"]:
         d = by["DECLINE"]
-        reasons = _unique(tuple(r.reason for r in d) + extra)
-        return Verdict(action="DECLINE", response_code=d[0].response_code, reasons=reasons,
-                       no_temp_credit=True, matched=names)
+        return Verdict(action="DECLINE", response_code=d[0].response_code,
+                       reasons=_unique(tuple(r.reason for r in d)), credit_veto=veto,
+                       matched=names)
     if by["CHALLENGE"] and not by["ALLOW"]:
         c = by["CHALLENGE"]
-        reasons = _unique(tuple(r.reason for r in c) + extra)
-        return Verdict(action="CHALLENGE", response_code=c[0].response_code, reasons=reasons,
-                       no_temp_credit=True, matched=names)
-    reasons = _unique(tuple(r.reason for r in by["ALLOW"] if by["CHALLENGE"]) + extra)
-    return Verdict(action="APPROVE", response_code="00", reasons=reasons, no_temp_credit=no_tc,
+        return Verdict(action="CHALLENGE", response_code=c[0].response_code,
+                       reasons=_unique(tuple(r.reason for r in c)), credit_veto=veto,
+                       matched=names)
+    reasons = _unique(tuple(r.reason for r in by["ALLOW"] if by["CHALLENGE"]))
+    return Verdict(action="APPROVE", response_code="00", reasons=reasons, credit_veto=veto,
                    matched=names)
 
 

@@ -42,9 +42,9 @@ def standin_verdict(rules: RuleSet, ctx: dict[str, Any], *, cause: str) -> Verdi
             action="APPROVE" if small else "DECLINE",
             response_code="00" if small else "91",
             reasons=(code, "STANDIN_RULES"),
-            no_temp_credit=True,
+            credit_veto=("TEMP_CREDIT_NOT_ELIGIBLE",),
             matched=("last_resort",),
         )
     return Verdict(action=v.action, response_code=v.response_code,
                    reasons=(code, *[r for r in v.reasons if r != code]),
-                   no_temp_credit=True, matched=v.matched)
+                   credit_veto=v.credit_veto or ("TEMP_CREDIT_NOT_ELIGIBLE",), matched=v.matched)
