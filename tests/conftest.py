@@ -58,3 +58,25 @@ def postgres_url() -> str:
 def redis_url() -> str:
     """URL of the test Redis server."""
     return _service("Redis", "127.0.0.1", 6379, "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """Path of a simulated dataset (preset ``tiny``, seed 0), generated once per session.
+
+    About 860 cards over 6 months (2025-11-01 .. 2026-05-01, covering 11.11 and the Spring
+    Festival), ~59,000 authorizations, every scenario present; card tokens use the test PAN key
+    ``test-key-not-secret``. Read it with ``cardmind.dataset.Dataset(tiny_dataset)``.
+    """
+    from cardmind.simulate import load_preset, simulate
+
+    root = tmp_path_factory.mktemp("tiny-dataset")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CARDMIND_HOME", str(root / "home"))
+        mp.setenv("CARDMIND_PAN_KEY", "test-key-not-secret")
+        get_settings.cache_clear()
+        try:
+            simulate(load_preset("tiny", seed=0), root / "data")
+        finally:
+            get_settings.cache_clear()
+    return root / "data"
