@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from cardmind.api.errors import CatchAllMiddleware, install_error_handlers, install_log_redaction
 from cardmind.api.guard import SensitiveDataMiddleware
@@ -37,6 +38,7 @@ ROUTERS: tuple[str, ...] = (
     "labels",
     "lists",
     "rules",
+    "applications",
 )
 
 DESCRIPTION = """
@@ -152,7 +154,28 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for module in modules:
         app.include_router(module.router)
+    _document_extra_models(app, [m for mod in modules for m in getattr(mod, "OPENAPI_MODELS", ())])
     return app
+
+
+def _document_extra_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Add ``models`` to the OpenAPI components (for routes that read their body themselves)."""
+    if not models:
+        return
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas.setdefault(model.__name__, schema)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _version() -> str:

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cardmind.decisions.line_assignment import GRADES, LinePolicy, RiskGrades
 from cardmind.decisions.origination_reasons import ReasonText, factor_reason, policy_reason
-from cardmind.errors import InvalidInput
+from cardmind.errors import InvalidInput, NotFittedError
 from cardmind.models.credit.application import (
     OriginationModels,
     application_features,
@@ -156,11 +156,11 @@ class ApplicationDecision(BaseModel):
 class Quote(BaseModel):
     """Approval likelihood band and indicative line range of a quick quote."""
 
-    likelihood_band: Literal["high", "medium", "low", "very_low"]
-    approval_probability: float
+    likelihood_band: Literal["high", "medium", "low", "very_low", "unknown"]
+    approval_probability: float | None
     line_min_fen: int
     line_max_fen: int
-    city_tier: int
+    city_tier: int | None
     city_known: bool
     eligible: bool
     reasons: list[ReasonText]
@@ -220,12 +220,14 @@ def _likelihood_band(p: float) -> str:
 class OriginationPolicy:
     """Application decisions and quick quotes from :class:`OriginationModels`.
 
-    ``blocklist`` holds applicant references and device ids that are declined outright.
+    ``blocklist`` holds applicant references and device ids that are declined outright. With
+    ``models=None`` (not trained yet) the policy runs on its stand-in rules only: knock-outs
+    decline, everything else is referred, and quotes give the policy's income-multiple range.
     """
 
     def __init__(
         self,
-        models: OriginationModels,
+        models: OriginationModels | None,
         config: OriginationConfig | None = None,
         *,
         blocklist: set[str] | frozenset[str] = frozenset(),
@@ -238,7 +240,7 @@ class OriginationPolicy:
 
     def _record(self, req: ApplicationRequest) -> dict[str, Any]:
         rec = req.model_dump()
-        if rec["city_tier"] is None:
+        if rec["city_tier"] is None and self.models is not None:
             rec["city_tier"] = self.models.city_tier(req.city)[0]
         income = max(req.monthly_income_fen, 1)
         rec["debt_to_income"] = min(req.existing_debt_fen / income, 5.0)
@@ -273,6 +275,8 @@ class OriginationPolicy:
         reasons: list[ReasonText] = []
         out: dict[str, Any] = {}
         try:
+            if self.models is None:
+                raise LookupError("origination models not trained")
             champion = self.models.champion
             points = np.asarray([champion.points_one(rec)])
             score = int(points.sum())
@@ -343,10 +347,14 @@ class OriginationPolicy:
             **out,
         )
 
+    @property
+    def model_version(self) -> str:
+        return "none (stand-in rules)" if self.models is None else self.models.version
+
     def _finish(self, req: ApplicationRequest, t0: float, **kw: Any) -> ApplicationDecision:
         return ApplicationDecision(
             application_id=req.application_id,
-            model_version=self.models.version,
+            model_version=self.model_version,
             policy_version=self.config.version,
             decided_at=datetime.now(TZ),
             latency_ms=round((time.perf_counter() - t0) * 1000, 3),
@@ -361,6 +369,8 @@ class OriginationPolicy:
         Same rules as :meth:`decide` (without reasons); used to evaluate the policy on a
         population and to calibrate the quick quote.
         """
+        if self.models is None:
+            raise NotFittedError("decide_frame needs trained origination models")
         cfg, r = self.config, self.config.rules
         feats = application_features(df)
         if "city_tier" not in feats.columns or feats["city_tier"].isna().any():
@@ -404,10 +414,15 @@ class OriginationPolicy:
 
     # --- quick quote --------------------------------------------------------------------------
 
+    def _standin_quote(self, req: QuoteRequest, t0: float) -> Quote:
+        return _standin_quote_impl(self, req, t0)
+
     def quote(self, request: QuoteRequest | Mapping[str, Any]) -> Quote:
         """Approval likelihood band and indicative line range from the five quote fields."""
         t0 = time.perf_counter()
         req = request if isinstance(request, QuoteRequest) else QuoteRequest.parse(request)
+        if self.models is None:
+            return self._standin_quote(req, t0)
         tier, known = self.models.city_tier(req.city)
         rec = {**req.model_dump(), "city_tier": tier}
         score = sum(self.models.quote.points_one(rec))
@@ -448,9 +463,38 @@ class OriginationPolicy:
             city_known=known,
             eligible=eligible,
             reasons=reasons,
-            model_version=self.models.version,
+            model_version=self.model_version,
             latency_ms=round((time.perf_counter() - t0) * 1000, 3),
         )
+
+
+def _standin_quote_impl(policy: OriginationPolicy, req: QuoteRequest, t0: float) -> Quote:
+    r, lines = policy.config.rules, policy.config.lines
+    eligible = r.min_age <= req.age <= r.max_age and req.monthly_income_fen >= r.min_income_fen
+    reasons = [policy_reason("MODEL_UNAVAILABLE")]
+    if not r.min_age <= req.age <= r.max_age:
+        reasons.append(policy_reason("AGE_OUT_OF_RANGE"))
+    if req.monthly_income_fen < r.min_income_fen:
+        reasons.append(policy_reason("INCOME_BELOW_MINIMUM"))
+    lo = hi = 0
+    if eligible:
+        approve = [GRADES.index(g) for g in policy.config.approve_grades]
+        span, _ = lines.assign_many(
+            np.full(len(approve), req.monthly_income_fen), np.zeros(len(approve)), np.array(approve)
+        )
+        lo, hi = int(span.min()), int(span.max())
+    return Quote(
+        likelihood_band="unknown",
+        approval_probability=None,
+        line_min_fen=lo,
+        line_max_fen=hi,
+        city_tier=None,
+        city_known=False,
+        eligible=eligible,
+        reasons=reasons,
+        model_version=policy.model_version,
+        latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+    )
 
 
 def calibrate_quote(

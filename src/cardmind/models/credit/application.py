@@ -258,3 +258,12 @@ def fit_origination_models(
         city_tiers=learn_city_tiers(applications),
         version=version,
     )
+
+
+def default_bundle_dir(home: str | Path | None = None) -> Path:
+    """Where ``cardmind train credit`` saves the origination models and the API loads them."""
+    if home is None:
+        from cardmind.settings import get_settings
+
+        home = get_settings().home
+    return Path(home) / "models" / "credit" / "origination"
