@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cardmind.dataset import Dataset
-from cardmind.errors import SensitiveDataError
+from cardmind.errors import InvalidInput, SensitiveDataError
 from cardmind.ingest import Mapping, ingest
+from cardmind.ingest.cards import tokenize_column
 from cardmind.privacy import tokenize_pan
 from cardmind.settings import get_settings
 
@@ -89,7 +93,30 @@ def test_listed_under_drop_columns_the_cvv_is_never_read(bank):
 def test_mapping_a_dropped_column_is_an_error(bank):
     data = base_mapping()
     data["tables"]["authorizations"]["drop_columns"] = ["memo"]
-    from cardmind.errors import InvalidInput
-
     with pytest.raises(InvalidInput, match="both mapped and in drop_columns"):
         Mapping.load(bank.mapping(data))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789 -", min_size=0, max_size=22), min_size=1, max_size=20))
+def test_vectorised_tokens_equal_the_reference(values):
+    key = b"reference-key"
+    got = tokenize_column(pa.array(values, pa.string()), key=key)
+    for value, token, last4, bad in zip(
+        values, got.tokens.to_pylist(), got.last4.to_pylist(), got.bad.tolist(), strict=True
+    ):
+        if not value.strip():
+            assert token is None and not bad
+            continue
+        try:
+            expected = tokenize_pan(value.strip(), key=key)
+        except InvalidInput:
+            assert bad and token is None
+        else:
+            assert (token, last4) == expected and not bad
+
+
+def test_naive_timezone_defaults_to_the_setting(bank, monkeypatch):
+    monkeypatch.setenv("CARDMIND_TIMEZONE", "UTC")
+    get_settings.cache_clear()
+    assert Mapping.load(bank.mapping()).timezone == "UTC"

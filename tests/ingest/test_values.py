@@ -22,7 +22,7 @@ SH = ZoneInfo("Asia/Shanghai")
 amounts = st.decimals(min_value=0, max_value=Decimal("99999999999.99"), places=2)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(amounts, min_size=1, max_size=30), st.integers(0, 3))
 def test_yuan_to_fen_is_exact(values, pad):
     # Written as a bank would: plain, with trailing zeros, or without decimals.

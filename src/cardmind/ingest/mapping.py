@@ -3,7 +3,7 @@
 A mapping is YAML (see ``docs/adr`` and the examples in ``cardmind/ingest/mappings/``)::
 
     version: 1
-    timezone: Asia/Shanghai            # naive timestamps are read in this zone (default)
+    timezone: Asia/Shanghai            # zone of naive timestamps (default: CARDMIND_TIMEZONE)
     tables:
       authorizations:
         source: transactions.csv       # one path or a list, relative to the mapping file
@@ -36,6 +36,7 @@ import yaml
 
 from cardmind import schema
 from cardmind.errors import InvalidInput
+from cardmind.settings import get_settings
 from cardmind.units import TIMEZONE_NAME
 
 FORMATS = ("csv", "parquet")
@@ -211,7 +212,7 @@ class Mapping:
         _no_unknown(top, {"version", "timezone", "tables"}, where)
         if top.get("version", 1) != 1:
             raise InvalidInput(f"{where}: version must be 1, got {top.get('version')!r}")
-        tz = str(top.get("timezone", TIMEZONE_NAME))
+        tz = str(top.get("timezone") or get_settings().timezone)
         tables = {}
         for name, body in _expect_dict(top.get("tables"), f"{where}: tables").items():
             tables[str(name)] = _table(str(name), body, base_dir, f"{where}: tables.{name}", tz)
