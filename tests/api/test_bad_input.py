@@ -45,8 +45,28 @@ def test_malformed_json_is_400_with_position(client):
     )
     assert r.status_code == 400
     body = r.json()
-    assert body["code"] == "malformed_json" and "at character" in body["message"]
+    assert body["code"] == "malformed_json"
+    assert "EOF while parsing a value at line 1 column 18" in body["message"]
     assert body["message_zh"] and body["errors"][0]["path"] == "body"
+
+
+def test_malformed_json_elsewhere_is_400_too(client):
+    r = client.post(
+        "/v1/labels",
+        content=b'{"auth_id": ',
+        headers={**headers("analyst"), "content-type": "application/json"},
+    )
+    assert r.status_code == 400 and r.json()["code"] == "malformed_json"
+    assert "at character" in r.json()["message"]
+
+
+def test_empty_body_and_wrong_content_type(client):
+    r = client.post("/v1/authorizations", headers=SCORING)
+    assert r.status_code == 400 and r.json()["code"] == "malformed_json"
+    r = client.post(
+        "/v1/authorizations", content=b"a=1", headers={**SCORING, "content-type": "text/plain"}
+    )
+    assert r.status_code == 415 and r.json()["code"] == "unsupported_media_type"
 
 
 def test_missing_field_names_it(client):

@@ -1,4 +1,7 @@
-"""Shared FastAPI dependencies: the engine and the metrics of the running app."""
+"""Shared FastAPI dependencies: the engine and the metrics of the running app.
+
+They are ``async`` so that FastAPI calls them inline instead of in its thread pool.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from fastapi import Depends, HTTPException, Request
 from cardmind.api.metrics import ApiMetrics
 
 
-def get_engine(request: Request) -> Any:
+async def get_engine(request: Request) -> Any:
     """The app's authorization engine; 503 while none is loaded."""
     engine = request.app.state.engine
     if engine is None:
@@ -17,7 +20,7 @@ def get_engine(request: Request) -> Any:
     return engine
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     """The app's Prometheus collectors."""
     return request.app.state.metrics
 

@@ -179,13 +179,14 @@ async def _on_validation(_request: Request, exc: RequestValidationError) -> JSON
     raw = list(exc.errors())
     if raw and all(e.get("type") == "json_invalid" for e in raw):
         detail = str((raw[0].get("ctx") or {}).get("error", "")) or "JSON decode error"
-        where = raw[0].get("loc", ("body", 0))
-        pos = where[1] if len(where) > 1 else 0
+        where = raw[0].get("loc", ("body",))
+        if len(where) > 1 and isinstance(where[1], int):
+            detail = f"{detail} at character {where[1]}"
         return error_json(
             400,
             "malformed_json",
-            f"request body is not valid JSON: {detail} at character {pos}",
-            f"请求体不是合法 JSON（第 {pos} 个字符处：{detail}）",
+            f"request body is not valid JSON: {detail}",
+            f"请求体不是合法 JSON：{detail}",
             [FieldError(path="body", reason="is not valid JSON", reason_zh="不是合法 JSON")],
         )
     fields = validation_errors(raw)

@@ -18,6 +18,7 @@ cardmind.errors.SensitiveDataError: body.extra: fields ['cvv2'] look like CVV/CV
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -62,9 +63,26 @@ def refuse_sensitive_body(data: Any) -> None:
         )
 
 
+# Fast path: a body in which none of these byte patterns occurs cannot hold a card number (13+
+# digits, optionally separated) nor a sensitive field name, even after JSON decoding (``\\u``
+# escapes, which could spell anything, send the body to the full check).
+_SUSPECT = re.compile(
+    rb"(?:\d[ -]?){12,18}\d|\\u|cvv|cvc|cvn|csc|cav2|pin|pass|pwd|track|"
+    + b"|".join(re.escape(w.encode()) for w in ("密码", "安全码", "校验码")),
+    re.IGNORECASE,
+)
+
+
 def refuse_sensitive_bytes(body: bytes, content_type: str) -> None:
-    """Refuse a raw body: parsed as JSON when it is JSON, else scanned as text."""
-    if not body:
+    """Refuse a raw body: parsed as JSON when it is JSON, else scanned as text.
+
+    >>> refuse_sensitive_bytes(b'{"city": "Shanghai", "amount_fen": 100}', "application/json")
+    >>> refuse_sensitive_bytes(b'{"n": "\\u0036222021234567894"}', "application/json")
+    Traceback (most recent call last):
+    ...
+    cardmind.errors.SensitiveDataError: body.n: holds what looks like a full card number; send the card token and last four digits instead (请勿提交完整卡号)
+    """
+    if not body or _SUSPECT.search(body) is None:
         return
     if not content_type or "json" in content_type:
         try:
