@@ -164,7 +164,7 @@ def main() -> None:
             if isinstance(result[key], int)
             else f"{key:<40} {result[key]:>14}"
         )
-    print("(each run reads the file twice: authorizations and fraud_labels)")
+    print("(two tables, authorizations and fraud_labels, from one file read once per run)")
     out = Path(__file__).parent / "results" / "ingest.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
