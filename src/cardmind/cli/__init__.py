@@ -24,6 +24,7 @@ app = typer.Typer(
 def _register() -> None:
     """Import the command modules; each adds its commands or sub-apps to ``app``."""
     # One line per command module (keep sorted).
+    from cardmind.cli import cashout as _cashout  # noqa: F401
     from cardmind.cli import ingest as _ingest  # noqa: F401
     from cardmind.cli import schema as _schema  # noqa: F401
     from cardmind.cli import serve as _serve  # noqa: F401

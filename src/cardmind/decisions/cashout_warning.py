@@ -172,7 +172,9 @@ def plan_repayment(
     if rate > 300:
         raise InvalidInput(f"fee_rate_bp must be <= 300 (3 % a month), got {rate}")
     if not periods_allowed or any(p < 2 for p in periods_allowed):
-        raise InvalidInput(f"periods_allowed must be installment periods >= 2, got {periods_allowed}")
+        raise InvalidInput(
+            f"periods_allowed must be installment periods >= 2, got {periods_allowed}"
+        )
     if capacity >= balance:
         return RepaymentPlan(
             kind="pay_in_full",

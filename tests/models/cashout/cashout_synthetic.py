@@ -159,12 +159,12 @@ def build(
                         "p",
                         ring[0],
                         int(lim * 0.2) // 10_000_00 * 10_000_00 or 10_000_00,
-                        "cashout_pos",
+                        "pos_cashout",
                         ep,
                     )
                 )
             episodes["episode_id"].append(ep)
-            episodes["scenario"].append("cashout_pos")
+            episodes["scenario"].append("pos_cashout")
             episodes["card_token"].append(token)
             episodes["merchant_ids"].append([ring[0]])
             episodes["start_at"].append(start)

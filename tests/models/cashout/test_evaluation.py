@@ -10,7 +10,7 @@ FAST = DetectorParams(num_boost_round=40)
 
 def test_truth_cycles_cover_both_scenarios(cashout_ds):
     t = truth_cycles(cashout_ds)
-    assert sorted(set(t.column("scenario").to_pylist())) == ["cashout_app", "cashout_pos"]
+    assert sorted(set(t.column("scenario").to_pylist())) == ["cashout_app", "pos_cashout"]
     assert t.num_rows == 10  # 8 cycled cards + 2 POS cash-outs, one cycle each
 
 

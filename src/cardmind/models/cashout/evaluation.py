@@ -1,8 +1,8 @@
 """Evaluation against simulator ground truth: precision and recall per card-cycle, time to detection.
 
 This is the only module of the cash-out package that reads ``truth_*`` tables. A card-cycle is
-positive when one of its authorizations belongs to a cash-out scenario (``scenario`` starting
-with ``cashout`` by default); its *onset* is the earlier of the episode start and the first such
+positive when one of its authorizations belongs to a cash-out scenario (``scenario`` containing
+``cashout`` by default); its *onset* is the earlier of the episode start and the first such
 authorization, and time to detection is the hours from the onset to the first alert.
 
 >>> summary = pa.table({"card_token": ["a", "b", "c"], "cycle_end": [1, 1, 1],
@@ -38,10 +38,11 @@ from cardmind.models.cashout.features import (
 )
 from cardmind.units import TIMEZONE_NAME
 
-DEFAULT_SCENARIO_PREFIX = "cashout"
+#: Scenarios counted as cash-out (SQL LIKE pattern): ``cashout_app``, ``pos_cashout``, ...
+DEFAULT_SCENARIO_PATTERN = "%cashout%"
 
 
-def truth_cycles(ds: Dataset, *, scenario_prefix: str = DEFAULT_SCENARIO_PREFIX) -> pa.Table:
+def truth_cycles(ds: Dataset, *, scenario_pattern: str = DEFAULT_SCENARIO_PATTERN) -> pa.Table:
     """Positive card-cycles: ``card_token, cycle_end, onset, scenario, episode_id``."""
     if not ds.has("truth_authorizations"):
         raise InvalidInput(
@@ -63,10 +64,10 @@ def truth_cycles(ds: Dataset, *, scenario_prefix: str = DEFAULT_SCENARIO_PREFIX)
     JOIN authorizations a USING (auth_id)
     JOIN cards c ON c.card_token = a.card_token
     {episodes}
-    WHERE t.scenario LIKE $prefix || '%'
+    WHERE t.scenario LIKE $pattern
     GROUP BY ALL
     """
-    return con.sql(sql, params={"prefix": scenario_prefix}).to_arrow_table()
+    return con.sql(sql, params={"pattern": scenario_pattern}).to_arrow_table()
 
 
 def row_labels(features: pa.Table, truth: pa.Table) -> np.ndarray:
@@ -221,14 +222,14 @@ def evaluate(
     params: DetectorParams | None = None,
     config: FeatureConfig | None = None,
     test_fraction: float = 0.4,
-    scenario_prefix: str = DEFAULT_SCENARIO_PREFIX,
+    scenario_pattern: str = DEFAULT_SCENARIO_PATTERN,
 ) -> tuple[EvaluationReport, CashoutDetector]:
     """Evaluate on ``ds``: with ``detector`` given, on every card-cycle; otherwise train on the
     earlier cycles and test on the later ones (time split). Returns the report and the detector."""
     features = card_cycle_features(ds, config=config)
     if features.num_rows == 0:
         raise InvalidInput(f"{ds.path}: no purchases or repayments to evaluate")
-    truth = truth_cycles(ds, scenario_prefix=scenario_prefix)
+    truth = truth_cycles(ds, scenario_pattern=scenario_pattern)
     train_span = None
     if detector is None:
         cut = time_split(features, test_fraction)
