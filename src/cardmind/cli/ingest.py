@@ -50,9 +50,9 @@ def ingest_command(
     """Import a bank's files into a dataset (导入银行数据): tokenise card numbers, refuse CVV/PIN,
     quarantine bad rows with their line and reason."""
     from rich.console import Console
-    from rich.table import Table
 
     from cardmind.ingest import Mapping, ingest
+    from cardmind.ingest.report import render
 
     m = Mapping.load(mapping)
     if source:
@@ -69,16 +69,7 @@ def ingest_command(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"cardmind ingest -> {out}")
-    for col in ("table", "source rows", "loaded", "rejected", "quarantine"):
-        table.add_column(
-            col, justify="right" if col in ("source rows", "loaded", "rejected") else "left"
-        )
-    for name, t in report.tables.items():
-        table.add_row(
-            name, f"{t.source_rows:,}", f"{t.loaded:,}", f"{t.rejected:,}", t.quarantine or ""
-        )
-    console.print(table)
+    console.print(render(report))
     for name, cols in report.columns_absent.items():
         if cols:
             console.print(
