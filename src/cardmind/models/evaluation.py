@@ -85,7 +85,7 @@ class Split:
 
     def masks(self, ts: np.ndarray | pd.Series) -> dict[str, np.ndarray]:
         """Boolean masks ``fit``, ``valid``, ``calib``, ``test`` over timestamps ``ts``."""
-        t = pd.DatetimeIndex(pd.Series(ts).dt.tz_convert("UTC")).asi8
+        t = pd.DatetimeIndex(pd.Series(ts).dt.tz_convert("UTC")).as_unit("ns").asi8
         b = {k: pd.Timestamp(v).tz_convert("UTC").value for k, v in asdict(self).items()}
         return {
             "fit": (t >= b["train_start"]) & (t < b["valid_start"]),

@@ -6,14 +6,18 @@ A reason says which way the value points: a contribution that raises the score f
 above the training median reads "... is high / 偏高", from a value below it "... is low / 偏低",
 and from a missing value "... has no history / 无历史".
 
->>> t = describe_feature("card_amount_sum_7d")
+>>> t = describe_feature("card_amount_sum_7d", {"kind": "window", "entity": "card",
+...     "aggregation": "sum", "column": "amount_fen", "window": "7d"})
 >>> t.en, t.zh
-('card: total amount over the last 7 days', '该卡近7天金额总额')
->>> describe_feature("merchant_fraud_rate_30d").zh
-'该商户近30天欺诈率'
->>> r = Reason.build(feature="card_auth_count_1h", value=9.0, reference=1.0, contribution=1.2)
+('total purchases amount on this card in the last 7 days', '该卡近7天交易金额总额')
+>>> describe_feature("merchant_fraud_rate_30d", {"kind": "label", "entity": "merchant",
+...     "window": "30d", "measure": "rate"}).zh
+'该商户近30天已报告欺诈率'
+>>> r = Reason.build(feature="card_count_1h", value=9.0, reference=1.0, contribution=1.2,
+...     text=describe_feature("card_count_1h", {"kind": "window", "entity": "card",
+...                           "aggregation": "count", "window": "1h"}))
 >>> r.en, r.zh
-('card: number of authorizations over the last 1 hour is high', '该卡近1小时交易笔数偏高')
+('number of purchases on this card in the last 1 hour is high', '该卡近1小时交易笔数偏高')
 """
 
 from __future__ import annotations
@@ -27,242 +31,299 @@ from typing import Any
 import numpy as np
 
 ENTITIES: dict[str, tuple[str, str]] = {
-    "card": ("card", "该卡"),
-    "customer": ("customer", "该客户"),
-    "merchant": ("merchant", "该商户"),
-    "terminal": ("terminal", "该终端"),
-    "device": ("device", "该设备"),
-    "mcc": ("merchant category", "该商户类别"),
-    "city": ("city", "该城市"),
-    "auth": ("this transaction", "本笔交易"),
-    "txn": ("this transaction", "本笔交易"),
-    "tx": ("this transaction", "本笔交易"),
-    "pair": ("card and merchant", "该卡与该商户"),
-    "card_merchant": ("card and merchant", "该卡与该商户"),
+    "card": ("this card", "该卡"),
+    "customer": ("this customer", "该客户"),
+    "merchant": ("this merchant", "该商户"),
+    "terminal": ("this terminal", "该终端"),
+    "device": ("this device", "该设备"),
+    "card_merchant": ("this card at this merchant", "该卡在该商户"),
+    "category": ("this merchant category", "该商户类别"),
+    "mcc": ("this merchant category", "该商户类别"),
 }
 
-AGGREGATIONS: dict[str, tuple[str, str]] = {
-    "count": ("number of", "笔数"),
-    "sum": ("total", "总额"),
-    "mean": ("average", "平均值"),
-    "avg": ("average", "平均值"),
-    "max": ("largest", "最大值"),
-    "min": ("smallest", "最小值"),
-    "std": ("variability of", "波动"),
-    "stddev": ("variability of", "波动"),
-    "nunique": ("number of distinct", "不同数"),
-    "distinct": ("number of distinct", "不同数"),
-    "count_distinct": ("number of distinct", "不同数"),
-    "rate": ("rate of", "比率"),
-    "share": ("share of", "占比"),
-    "ratio": ("ratio of", "比值"),
-    "zscore": ("deviation of", "偏离度"),
-    "last": ("last", "最近值"),
-    "first": ("first", "最早值"),
-    "since": ("time since", "间隔"),
-    "days_since": ("days since", "距今天数"),
-    "seconds_since": ("seconds since", "距今秒数"),
-    "minutes_since": ("minutes since", "距今分钟数"),
-    "hours_since": ("hours since", "距今小时数"),
+NOUNS: dict[str, tuple[str, str]] = {
+    "authorizations": ("purchases", "交易"),
+    "repayments": ("repayments", "还款"),
+    "statements": ("statements", "账单"),
+    "installment_plans": ("installment plans", "分期"),
 }
 
-WORDS: dict[str, tuple[str, str]] = {
-    "amount": ("amount", "金额"),
-    "amt": ("amount", "金额"),
-    "auth": ("authorizations", "交易"),
-    "auths": ("authorizations", "交易"),
-    "txn": ("transactions", "交易"),
-    "fraud": ("fraud", "欺诈"),
-    "decline": ("declines", "拒绝"),
-    "declined": ("declines", "拒绝"),
-    "approved": ("approvals", "批准"),
-    "merchant": ("merchants", "商户"),
-    "merchants": ("merchants", "商户"),
-    "mcc": ("merchant categories", "商户类别"),
+COLUMNS: dict[str, tuple[str, str]] = {
+    "amount_fen": ("amount", "金额"),
+    "utilisation": ("credit utilisation", "额度使用率"),
+    "repayment_ratio": ("repayment ratio", "还款比例"),
+    "new_balance_fen": ("statement balance", "账单余额"),
+    "purchases_fen": ("billed purchases", "账单消费额"),
+    "minimum_due_fen": ("minimum due", "最低还款额"),
+    "interest_fen": ("interest", "利息"),
+    "fees_fen": ("fees", "费用"),
+    "installment_outstanding_fen": ("unbilled installments", "未出账分期本金"),
+    "days_past_due": ("days past due", "逾期天数"),
+    "principal_fen": ("installment principal", "分期本金"),
+    "periods": ("installment periods", "分期期数"),
+    "fee_total_fen": ("installment fees", "分期手续费"),
+    "merchant_id": ("merchants", "商户"),
+    "terminal_id": ("terminals", "终端"),
+    "mcc": ("merchant category codes", "商户类别码"),
     "city": ("cities", "城市"),
-    "cities": ("cities", "城市"),
-    "device": ("devices", "设备"),
-    "devices": ("devices", "设备"),
-    "terminal": ("terminals", "终端"),
-    "terminals": ("terminals", "终端"),
-    "card": ("cards", "卡"),
-    "cards": ("cards", "卡"),
-    "online": ("online", "线上"),
-    "cnp": ("card-not-present", "无卡"),
-    "cross_border": ("cross-border", "境外"),
-    "cross": ("cross", "跨"),
-    "border": ("border", "境"),
-    "night": ("night-time", "夜间"),
-    "hour": ("hour", "小时"),
-    "credit": ("credit", "额度"),
-    "available": ("available", "可用"),
-    "limit": ("limit", "额度"),
-    "utilization": ("utilization", "使用率"),
-    "temp": ("temporary", "临时"),
-    "refund": ("refunds", "退款"),
-    "reversal": ("reversals", "撤销"),
-    "repayment": ("repayments", "还款"),
-    "new": ("new", "新"),
-    "first": ("first", "首次"),
-    "age": ("age", "时长"),
-    "tenure": ("tenure", "账龄"),
-    "channel": ("channel", "渠道"),
+    "device_id": ("devices", "设备"),
+    "channel": ("channels", "渠道"),
+    "card_token": ("cards", "卡"),
+    "customer_id": ("customers", "客户"),
+}
+
+CHANNELS = {
+    "pos_chip": ("chip POS", "芯片POS"),
     "contactless": ("contactless", "非接"),
-    "qr": ("QR", "扫码"),
-    "wallet": ("wallet", "钱包"),
-    "high_risk": ("high-risk", "高风险"),
-    "risk": ("risk", "风险"),
-    "round": ("round-amount", "整数金额"),
+    "online_cnp": ("card-not-present online", "线上无卡"),
+    "qr": ("QR code", "扫码"),
+    "wallet": ("mobile wallet", "手机钱包"),
+}
+CATEGORIES = {
+    "travel": ("travel", "旅行"),
+    "dining": ("dining", "餐饮"),
+    "grocery": ("grocery", "超市"),
+    "fuel_auto": ("fuel and auto", "加油汽车"),
+    "electronics": ("electronics", "电子产品"),
+    "luxury": ("luxury", "奢侈品"),
+    "retail": ("retail", "零售"),
+    "entertainment": ("entertainment", "娱乐"),
+    "health": ("health", "医疗"),
+    "utilities": ("utilities", "公用事业"),
+    "education": ("education", "教育"),
+    "quasi_cash": ("quasi-cash", "类现金"),
+    "business": ("business", "商务"),
+    "other": ("other", "其他"),
+}
+BANDS = {
     "small": ("small", "小额"),
+    "medium": ("medium", "中额"),
     "large": ("large", "大额"),
-    "to": ("to", "与"),
-    "vs": ("versus", "相对"),
-    "per": ("per", "每"),
-    "of": ("of", "的"),
-    "is": ("is", "是"),
-    "in": ("in", "在"),
+    "xlarge": ("very large", "超大额"),
 }
-
-_WINDOW = re.compile(r"^(\d+)(s|m|min|h|d|w|mo|y)$")
-_WIN_EN = {
-    "s": "second",
-    "m": "minute",
-    "min": "minute",
-    "h": "hour",
-    "d": "day",
-    "w": "week",
-    "mo": "month",
-    "y": "year",
+FILTERS: dict[str, tuple[str, str]] = {
+    "online": ("online", "线上"),
+    "night": ("night-time", "夜间"),
+    "cross_border": ("cross-border", "境外"),
+    "approved": ("approved", "已批准"),
+    "declined": ("declined", "被拒"),
+    "returns": ("reversed or refunded", "撤销退款"),
+    "third_party": ("third-party app", "第三方平台"),
+    "other_payer": ("paid by others", "他人代付"),
+    "auto_debit": ("auto-debit", "自动扣款"),
+    "past_due": ("past-due", "逾期"),
+    "statement_plan": ("bill", "账单"),
+    "purchase_plan": ("purchase", "消费"),
+    "offered": ("offered", "营销后"),
+    **CHANNELS,
+    **{f"cat_{k}": v for k, v in CATEGORIES.items()},
+    **{f"band_{k}": (f"{v[0]} amount", v[1]) for k, v in BANDS.items()},
 }
-_WIN_ZH = {
-    "s": "秒",
-    "m": "分钟",
-    "min": "分钟",
-    "h": "小时",
-    "d": "天",
-    "w": "周",
-    "mo": "个月",
-    "y": "年",
+REQUEST: dict[str, tuple[str, str]] = {
+    "amount": ("transaction amount", "交易金额"),
+    "hour": ("hour of the transaction", "交易时段"),
+    "is_night": ("night-time transaction", "夜间交易"),
+    "is_online": ("online payment", "线上支付"),
+    "is_cross_border": ("cross-border transaction", "境外交易"),
+    **{f"channel_{k}": (f"{v[0]} channel", f"{v[1]}渠道") for k, v in CHANNELS.items()},
+    **{f"category_{k}": (f"{v[0]} merchant", f"{v[1]}类商户") for k, v in CATEGORIES.items()},
+    **{f"band_{k}": (f"{v[0]} amount", f"{v[1]}交易") for k, v in BANDS.items()},
 }
-
-# Families that deserve a hand-written sentence; matched on the feature name, first match wins.
-# Placeholders: {window_en} / {window_zh} / {entity_en} / {entity_zh}.
-FAMILY_TEMPLATES: tuple[tuple[str, str, str], ...] = (
-    (
-        r"amount.*(ratio|_to_|_vs_).*(mean|avg)",
-        "amount compared with this {entity_en}'s {window_en} average",
-        "金额相对{entity_zh}{window_zh}平均",
+REPAYMENT: dict[str, tuple[str, str]] = {
+    "time_to_next_purchase": (
+        "time from the latest repayment to the next purchase",
+        "还款后到下一笔消费的时间",
     ),
-    (
-        r"amount.*(zscore|z_score)",
-        "amount deviation from this {entity_en}'s {window_en} usual spending",
-        "金额相对{entity_zh}{window_zh}常态的偏离",
+    "spend_since": ("spending since the latest repayment", "最近一次还款后的消费额"),
+    "count_since": ("purchases since the latest repayment", "最近一次还款后的消费笔数"),
+    "spend_ratio": (
+        "spending since the latest repayment relative to it",
+        "还款后消费额与还款额之比",
     ),
-    (
-        r"(seconds|minutes|hours|days)_since",
-        "time since this {entity_en}'s previous transaction",
-        "距{entity_zh}上一笔交易的时间",
-    ),
-    (
-        r"fraud.*rate|fraud_share",
-        "this {entity_en}'s {window_en} reported fraud rate",
-        "{entity_zh}{window_zh}欺诈率",
-    ),
-)
+}
+_WINDOW = re.compile(r"^(\d+)(s|m|h|d)$")
+_WIN_EN = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+_WIN_ZH = {"s": "秒", "m": "分钟", "h": "小时", "d": "天"}
 
 
 @dataclass(frozen=True, kw_only=True)
 class FeatureText:
-    """A feature's readable description in English and Chinese (without a direction)."""
+    """A feature's readable description in English and Chinese (without a direction).
+
+    ``binary`` features (flags) read as a fact when 1 ("night-time transaction / 夜间交易").
+    """
 
     name: str
     en: str
     zh: str
+    binary: bool = False
 
 
-def _window_text(token: str) -> tuple[str, str] | None:
-    m = _WINDOW.match(token)
-    if not m:
-        return None
-    n, unit = int(m.group(1)), m.group(2)
-    en = f"{n} {_WIN_EN[unit]}{'s' if n != 1 and unit not in ('min',) else ''}"
-    if n == 1 and unit in ("h", "d"):
-        en = f"1 {_WIN_EN[unit]}"
-    return en, f"近{n}{_WIN_ZH[unit]}"
+def window_text(token: str) -> tuple[str, str]:
+    """``"7d"`` -> ``("7 days", "近7天")``.
 
-
-def describe_feature(name: str, definition: Mapping[str, Any] | None = None) -> FeatureText:
-    """Describe a feature from its definition (preferred) or its derived name.
-
-    ``definition`` may hold ``entity``, ``window``, ``aggregation`` (or ``agg``), ``column``
-    (or ``value``/``source_column``), ``filter`` and ``description``/``doc``; whatever is
-    missing is read from the name.
-
-    >>> describe_feature("x", {"entity": "card", "aggregation": "count", "window": "10m"}).en
-    'card: number of authorizations over the last 10 minutes'
-    >>> describe_feature("card_days_since_first_auth").en
-    "time since this card's previous transaction"
+    >>> window_text("1h"), window_text("10m")
+    (('1 hour', '近1小时'), ('10 minutes', '近10分钟'))
     """
-    d = dict(definition or {})
-    tokens = [t for t in name.lower().split("_") if t]
-    entity = d.get("entity") or (tokens[0] if tokens and tokens[0] in ENTITIES else None)
-    if entity is None and len(tokens) > 1 and "_".join(tokens[:2]) in ENTITIES:
-        entity = "_".join(tokens[:2])
-    window = d.get("window")
-    if window is None:
-        window = next((t for t in reversed(tokens) if _WINDOW.match(t)), None)
-    agg = d.get("aggregation") or d.get("agg")
-    if agg is None:
-        for key in sorted(AGGREGATIONS, key=len, reverse=True):
-            if f"_{key}_" in f"_{name.lower()}_":
-                agg = key
-                break
-    ent_en, ent_zh = ENTITIES.get(str(entity), (str(entity or ""), ""))
-    win = _window_text(str(window)) if window else None
-    win_en, win_zh = (f"last {win[0]}", win[1]) if win else ("", "")
+    m = _WINDOW.match(str(token))
+    if not m:
+        return str(token), f"近{token}"
+    n, unit = int(m.group(1)), m.group(2)
+    return f"{n} {_WIN_EN[unit]}{'s' if n != 1 else ''}", f"近{n}{_WIN_ZH[unit]}"
 
-    for pattern, en_t, zh_t in FAMILY_TEMPLATES:
-        if re.search(pattern, name.lower()):
-            fill = {
-                "entity_en": ent_en or "card",
-                "entity_zh": ent_zh or "该卡",
-                "window_en": win_en.replace("last ", "") or "usual",
-                "window_zh": win_zh,
-            }
-            return FeatureText(
-                name=name, en=en_t.format(**fill).replace("  ", " "), zh=zh_t.format(**fill)
-            )
 
-    # The column: the tokens that are neither entity, aggregation nor window.
-    column = d.get("column") or d.get("value") or d.get("source_column")
-    skip = {str(entity), str(window), *(str(agg).split("_") if agg else [])}
-    rest = [t for t in tokens if t not in skip and not _WINDOW.match(t)]
-    if entity and "_" in str(entity):
-        rest = [t for t in rest if t not in str(entity).split("_")]
-    name_tokens = [] if d else rest
-    col_tokens = str(column).lower().replace("_fen", "").split("_") if column else name_tokens
-    col_tokens = [t for t in col_tokens if t and t != "fen"]
-    col_en = " ".join(WORDS.get(t, (t, t))[0] for t in col_tokens) or "authorizations"
-    col_zh = "".join(WORDS.get(t, (t, t))[1] for t in col_tokens) or "交易"
-    filt = d.get("filter") or d.get("where")
-    if filt:
-        col_en = f"{col_en} ({filt})"
-    agg_en, agg_zh = AGGREGATIONS.get(str(agg), ("", "")) if agg else ("", "")
-    if agg == "count" and col_en in ("authorizations", "transactions"):
-        col_zh = "交易"
-    if agg_en:
-        body_en = (
-            f"{agg_en} {col_en}" if agg not in ("rate", "share", "ratio") else f"{col_en} {agg}"
+def _window(d: Mapping[str, Any]) -> FeatureText:
+    entity = str(d.get("entity"))
+    agg = str(d.get("aggregation"))
+    source = str(d.get("source") or "authorizations")
+    col = d.get("column")
+    flt = d.get("filter")
+    ent_en, ent_zh = ENTITIES.get(entity, (entity, entity))
+    win_en, win_zh = window_text(str(d.get("window")))
+    noun_en, noun_zh = NOUNS.get(source, (source, source))
+    col_en, col_zh = COLUMNS.get(str(col), (str(col), str(col))) if col else ("", "")
+    if source == "repayments" and col == "amount_fen":
+        col_en, col_zh = "repayment amount", "还款金额"
+    f_en, f_zh = FILTERS.get(str(flt), (str(flt), str(flt))) if flt else ("", "")
+    q_en = f"{f_en} " if flt and agg != "share" else ""
+    body_en = {
+        "count": f"number of {q_en}{noun_en}",
+        "sum": f"total {q_en}{noun_en} {col_en}",
+        "mean": f"average {q_en}{noun_en} {col_en}",
+        "min": f"smallest {q_en}{noun_en} {col_en}",
+        "max": f"largest {q_en}{noun_en} {col_en}",
+        "std": f"variability of {q_en}{noun_en} {col_en}",
+        "distinct_count": f"number of distinct {col_en} in {q_en}{noun_en}",
+        "last": f"{col_en} of the latest {q_en}{noun_en}".replace(" purchases", " purchase"),
+        "time_since_last": f"time since the previous {q_en}{noun_en}".rstrip("s"),
+        "share": f"share of {noun_en} that are {f_en}",
+    }.get(agg, f"{agg} of {col_en or noun_en}")
+    q_zh = f_zh if agg != "share" else ""
+    body_zh = {
+        "count": f"{q_zh}{noun_zh}笔数",
+        "sum": f"{q_zh}{noun_zh}{col_zh}总额",
+        "mean": f"{q_zh}{noun_zh}平均{col_zh}",
+        "min": f"{q_zh}{noun_zh}最小{col_zh}",
+        "max": f"{q_zh}{noun_zh}最大{col_zh}",
+        "std": f"{q_zh}{noun_zh}{col_zh}波动",
+        "distinct_count": f"{q_zh}{noun_zh}涉及的不同{col_zh}数",
+        "last": f"最近一笔{q_zh}{noun_zh}{col_zh}",
+        "time_since_last": f"距上一笔{q_zh}{noun_zh}的时间",
+        "share": f"{f_zh}{noun_zh}占比",
+    }.get(agg, f"{col_zh or noun_zh}{agg}")
+    if agg == "time_since_last":
+        return FeatureText(
+            name=str(d.get("name", "")),
+            en=f"{body_en} on {ent_en} (within {win_en})",
+            zh=f"{ent_zh}{body_zh}",
         )
-    else:
-        body_en = col_en
-    en = f"{ent_en}: {body_en}" if ent_en else body_en
-    if win_en:
-        en += f" over the {win_en}"
-    zh = f"{ent_zh}{win_zh}{col_zh}{agg_zh}"
-    if d.get("description") and not tokens:
-        en = str(d["description"])
-    return FeatureText(name=name, en=en, zh=zh)
+    return FeatureText(
+        name=str(d.get("name", "")),
+        en=f"{body_en} on {ent_en} in the last {win_en}",
+        zh=f"{ent_zh}{win_zh}{body_zh}",
+    )
+
+
+def describe_feature(
+    name: str,
+    definition: Mapping[str, Any] | None = None,
+    catalog: Mapping[str, Mapping[str, Any]] | None = None,
+) -> FeatureText:
+    """Describe a feature from its definition (the feature engine's ``to_dict()``).
+
+    Without a definition, the default feature catalog is searched for ``name``; when that
+    fails too, the name itself is split into words. ``catalog`` resolves the inputs of derived
+    features (ratios, z-scores).
+
+    >>> describe_feature("x", {"kind": "window", "entity": "card", "aggregation": "count",
+    ...                         "window": "10m", "filter": "online"}).zh
+    '该卡近10分钟线上交易笔数'
+    >>> describe_feature("req_is_night", {"kind": "request", "what": "is_night"}).binary
+    True
+    """
+    d = dict(definition) if definition else _catalog_definition(name)
+    kind = d.get("kind") if d else None
+    if kind == "window":
+        t = _window(d)
+        return FeatureText(name=name, en=t.en, zh=t.zh)
+    if kind == "request":
+        what = str(d.get("what"))
+        en, zh = REQUEST.get(what, (what.replace("_", " "), what))
+        return FeatureText(name=name, en=en, zh=zh, binary=what not in ("amount", "hour"))
+    if kind == "label":
+        ent_en, ent_zh = ENTITIES.get(str(d.get("entity")), (str(d.get("entity")), ""))
+        win_en, win_zh = window_text(str(d.get("window")))
+        what_en, what_zh = (
+            ("fraud rate", "欺诈率")
+            if d.get("measure", "rate") == "rate"
+            else ("number of frauds", "欺诈笔数")
+        )
+        return FeatureText(
+            name=name,
+            en=f"reported {what_en} of {ent_en} in the last {win_en}",
+            zh=f"{ent_zh}{win_zh}已报告{what_zh}",
+        )
+    if kind == "repayment":
+        ent_en, ent_zh = ENTITIES.get(str(d.get("entity")), (str(d.get("entity")), ""))
+        en, zh = REPAYMENT.get(
+            str(d.get("measure")), (str(d.get("measure")), str(d.get("measure")))
+        )
+        return FeatureText(name=name, en=f"{en} ({ent_en})", zh=f"{ent_zh}{zh}")
+    if kind == "derived":
+        inputs = list(d.get("inputs") or [])
+        sub = [describe_feature(i, (catalog or {}).get(i), catalog) for i in inputs]
+        op = d.get("op")
+        if op == "ratio" and len(sub) == 2:
+            return FeatureText(
+                name=name,
+                en=f"{sub[0].en} relative to {sub[1].en}",
+                zh=f"{sub[0].zh}相对{sub[1].zh}的倍数",
+            )
+        if op == "zscore" and sub:
+            return FeatureText(
+                name=name,
+                en=f"how unusual the {sub[0].en} is versus {sub[1].en}",
+                zh=f"{sub[0].zh}相对{sub[1].zh}的偏离程度",
+            )
+        if op == "is_zero" and sub:
+            return FeatureText(
+                name=name,
+                en=f"never seen before: {sub[0].en} is zero",
+                zh=f"首次出现：{sub[0].zh}为零",
+                binary=True,
+            )
+    return _from_name(name)
+
+
+def _catalog_definition(name: str) -> dict[str, Any]:
+    """The default catalog's definition of ``name`` (empty when unknown or no catalog)."""
+    try:
+        from cardmind.features.catalog import resolve  # type: ignore[import-not-found]
+
+        return dict(resolve(name).to_dict())
+    except Exception:  # no feature engine, or not a catalog name: describe from the name
+        return {}
+
+
+def _from_name(name: str) -> FeatureText:
+    tokens = [t for t in name.lower().split("_") if t]
+    entity = next(
+        (e for e in ("card_merchant",) if name.startswith(e)), tokens[0] if tokens else ""
+    )
+    ent_en, ent_zh = ENTITIES.get(entity, ("", ""))
+    rest = tokens[len(entity.split("_")) :] if ent_en else tokens
+    win = next((t for t in reversed(rest) if _WINDOW.match(t)), None)
+    words = [t for t in rest if t != win]
+    en_words = " ".join(COLUMNS.get(t, FILTERS.get(t, (t, t)))[0] for t in words)
+    zh_words = "".join(COLUMNS.get(t, FILTERS.get(t, (t, t)))[1] for t in words)
+    win_en, win_zh = window_text(win) if win else ("", "")
+    en = (
+        f"{en_words}"
+        + (f" on {ent_en}" if ent_en else "")
+        + (f" in the last {win_en}" if win else "")
+    )
+    zh = f"{ent_zh}{win_zh}{zh_words}"
+    return FeatureText(name=name, en=en.strip(), zh=zh)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -292,6 +353,20 @@ class Reason:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             direction, en, zh = "missing", f"{text.en} has no history", f"{text.zh}无历史"
             value = None
+        elif text.binary:
+            if value >= 0.5:
+                direction, en, zh = "present", text.en, text.zh
+            else:
+                direction, en, zh = "absent", f"not: {text.en}", f"非{text.zh}"
+            return cls(
+                code=f"{feature}:{direction}",
+                feature=feature,
+                value=value,
+                contribution=float(contribution),
+                direction=direction,
+                en=en,
+                zh=zh,
+            )
         elif reference is None or value >= reference:
             direction, en, zh = "high", f"{text.en} is high", f"{text.zh}偏高"
         else:
