@@ -56,6 +56,28 @@ class Dataset:
             raise InvalidInput(f"{self.path}: dataset has no table {table!r}")
         return sorted((self.path / table).glob("*.parquet"))
 
+    def columns_present(self, table: str) -> list[str]:
+        """Columns of ``table`` that hold data.
+
+        An import writes absent schema columns as all-null and records the ones it filled in the
+        manifest (``columns_present``, plus ``extra_columns``): those are returned; otherwise
+        every column of the table's files.
+
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp()) / "ds"
+        >>> with DatasetWriter(root, manifest={"columns_present": {"application_outcomes":
+        ...         ["application_id", "bad"]}}) as w:
+        ...     w.write("application_outcomes", pa.table({"application_id": ["a"], "bad": [True]}),
+        ...             partial=True)
+        >>> Dataset(root).columns_present("application_outcomes")
+        ['application_id', 'bad']
+        """
+        recorded = self.manifest.get("columns_present", {}).get(table)
+        if recorded is None:
+            return list(pq.read_schema(self.files(table)[0]).names)
+        self.files(table)
+        return [*recorded, *self.manifest.get("extra_columns", {}).get(table, [])]
+
     def glob(self, table: str) -> str:
         """A glob pattern over the table's Parquet files (for DuckDB or Spark)."""
         self.files(table)

@@ -61,6 +61,7 @@ def test_minimum_dataset_with_customer_id_as_card_key(bank):
     assert "reported_at" in m["columns_absent"]["fraud_labels"]
     assert m["columns_defaulted"]["authorizations"]["card_token"] == "copied from customer_id"
     assert m["card_key"]["authorizations"].startswith("customer_id")
+    assert ds.columns_present("authorizations") == m["columns_present"]["authorizations"]
     # Absent columns are nullable in the file, present ones keep the schema's contract.
     fields = {f.name: f for f in auth.schema}
     assert fields["channel"].nullable and not fields["amount_fen"].nullable
