@@ -20,11 +20,23 @@ its advice is one of ``none``, ``no_temp_credit``, ``challenge``, ``decline``:
 ('high', ('CASHOUT_RISK', 'CASHOUT_NO_TEMP_CREDIT'), 'decline')
 >>> t.cashout_risk("unknown").level
 'none'
+
+The authorization engine (``cardmind.decisions.AuthorizationEngine``) takes a ``cashout`` callable
+``(event, features) -> score``; :meth:`CashoutRiskTable.engine_hook` is that callable. It maps the
+advice onto the engine score scale of the default rules (``cashout_score`` >= 0.9 decline, >= 0.7
+challenge, >= 0.4 no temporary credit):
+
+>>> hook = t.engine_hook(suspect_merchants={"m9"})
+>>> hook({"card_token": "c1", "merchant_id": "m9"}, {}), hook({"card_token": "c1", "merchant_id": "m1"}, {})
+(0.95, 0.8)
+>>> hook({"card_token": "other", "merchant_id": "m9"}, {}), hook({"card_token": "other", "merchant_id": "m1"}, {})
+(0.75, 0.0)
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +48,11 @@ from cardmind.errors import InvalidInput
 from cardmind.models.cashout.rules import DEFAULT_RULES, Rule
 
 ADVICE = ("none", "no_temp_credit", "challenge", "decline")
+
+#: Engine score per advice, on the scale of the default authorization rules (decisions/rules).
+ENGINE_SCORE = {"decline": 0.95, "challenge": 0.8, "no_temp_credit": 0.5, "none": 0.0}
+#: A card that is not itself suspect, at a suspect merchant: challenge (>= 0.7, < 0.8).
+ENGINE_SCORE_SUSPECT_MERCHANT = 0.75
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +148,26 @@ class CashoutRiskTable:
         if found is not None:
             return found
         return CashoutRisk(card_token=card_token, score=0.0, level="none", reasons=())
+
+    def engine_hook(
+        self, *, suspect_merchants: set[str] | frozenset[str] = frozenset()
+    ) -> Callable[[dict[str, Any], dict[str, float]], float]:
+        """The ``cashout`` callable of the authorization engine: event -> engine score.
+
+        ``suspect_merchants`` is the suspect-merchant list (e.g. the ``value`` of
+        :meth:`RingReport.suspect_list` entries). Lookups are two dict/set probes.
+        """
+        merchants = frozenset(suspect_merchants)
+
+        def hook(event: dict[str, Any], features: dict[str, float]) -> float:
+            risk = self.cashout_risk(event.get("card_token") or "")
+            at_suspect = event.get("merchant_id") in merchants
+            advice = risk.advice(suspect_merchant=at_suspect)
+            if advice == "challenge" and risk.level == "none":
+                return ENGINE_SCORE_SUSPECT_MERCHANT
+            return ENGINE_SCORE[advice]
+
+        return hook
 
     def __len__(self) -> int:
         return len(self.risks)
