@@ -27,6 +27,7 @@ def _register() -> None:
     from cardmind.cli import cashout as _cashout  # noqa: F401
     from cardmind.cli import ingest as _ingest  # noqa: F401
     from cardmind.cli import models as _models  # noqa: F401
+    from cardmind.cli import replay as _replay  # noqa: F401
     from cardmind.cli import schema as _schema  # noqa: F401
     from cardmind.cli import serve as _serve  # noqa: F401
     from cardmind.cli import simulate as _simulate  # noqa: F401

@@ -9,7 +9,9 @@ the open-to-buy until it expires.
 Bootstrap per card: the permanent limit of the latest statement before ``until`` (else the card's
 opening limit); the balance implied by the card's last authorization before ``until``
 (``limit - available_credit_fen`` then that authorization's own effect), else by its latest
-statement plus later purchases; minus repayments after that point. Card ``status`` in the
+statement plus later purchases; minus repayments after that point. Every card of the card
+master file is loaded (the issuer knows a card from the day it issues it; cards opened later
+start at a zero balance). Card ``status`` in the
 ``cards`` table is the status at the end of the data (future information), so it is not used:
 a card is ``active`` unless it was charged off before ``until``.
 
@@ -113,10 +115,9 @@ class AccountBook:
     @classmethod
     def from_dataset(cls, data: str | Path, *, until: datetime | None = None) -> AccountBook:
         """Bootstrap every card's state as of ``until`` (default: end of the data)."""
-        from cardmind.dataset import Dataset
+        from cardmind.decisions._data import connect
 
-        ds = Dataset(data)
-        con = ds.connect()
+        ds, con = connect(data)
         has = set(ds.tables())
         if until is None:
             until = con.execute("SELECT max(ts) FROM authorizations").fetchone()[0] if (
@@ -208,7 +209,6 @@ class AccountBook:
         LEFT JOIN after_stm am USING (card_token)
         LEFT JOIN rep USING (card_token)
         LEFT JOIN co USING (card_token)
-        WHERE c.opened_at <= CAST($until AS DATE)
         """
         rows = con.execute(sql, params).fetchall()
         book = cls()

@@ -14,7 +14,7 @@ Public surface (used by the HTTP API):
 - ``engine.decide(request) -> Decision``: idempotent on ``auth_id``.
 - ``engine.get_decision(auth_id) -> Decision | None``
 - ``engine.add_label(label) -> None``: fraud report, chargeback or confirmed genuine.
-- ``engine.apply_repayment(card_token, amount_fen) -> None``: a repayment frees credit.
+- ``engine.apply_repayment(event) -> None``: a repayment frees credit.
 - ``engine.lists``: block/trust lists (``add``, ``remove``, ``entries``, ``lookup``), persisted.
 - ``engine.rules``: rule set in force (``info``, ``text``, ``validate``, ``load``, ``reload``).
 - ``engine.health() -> dict``; ``engine.close()`` flushes the decision log.
@@ -53,7 +53,7 @@ from typing import Any
 
 from cardmind.decisions.accounts import AccountBook, CardAccount
 from cardmind.decisions.lists import ListStore
-from cardmind.decisions.online import BasicOnlineFeatures
+from cardmind.decisions.online import BasicOnlineFeatures, bootstrap_features, serving_features
 from cardmind.decisions.reasons import reason
 from cardmind.decisions.rules import RuleEvaluationError, RuleManager, Verdict, verdict
 from cardmind.decisions.smart_credit import CreditOffer, SmartCredit, SmartCreditConfig
@@ -163,7 +163,8 @@ class AuthorizationEngine:
         self.accounts = accounts if accounts is not None else AccountBook()
         self.cashout = cashout
         self.credit = SmartCredit(cfg.smart_credit)
-        known = set(getattr(self.features, "feature_names", ()) or ())
+        known = set(getattr(self.features, "feature_names", None)
+                    or getattr(self.features, "names", None) or ())
         known |= set(getattr(model, "feature_names", ()) or ()) if model is not None else set()
         self._rules = RuleManager(cfg.rules_path, watch_s=cfg.watch_rules_s,
                                   known_features=frozenset(known) if known else None)
@@ -191,19 +192,22 @@ class AuthorizationEngine:
         from the dataset ``data`` as of ``until`` (default: the end of the data)."""
         accounts = AccountBook.from_dataset(data, until=until)
         until = accounts.as_of
+        error = None
+        if isinstance(model, str) and model == "registry":
+            model, error = _load_registry_model()
         if features is None:
-            features = BasicOnlineFeatures()
-            features.bootstrap(data, until=until)
+            features = serving_features(model)
+            bootstrap_features(features, data, until)
         engine = cls(config, model=model, features=features, accounts=accounts, cashout=cashout)
+        engine.model_error = error or engine.model_error
         engine._bootstrap_purchases(data, until)
         return engine
 
     def _bootstrap_purchases(self, data: str | Path, until: datetime | None,
                              days: int = 30) -> None:
-        from cardmind.dataset import Dataset
+        from cardmind.decisions._data import connect
 
-        con = Dataset(data).connect()
-        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        _, con = connect(data)
         cur = con.execute(
             "SELECT auth_id, card_token, amount_fen, approved FROM authorizations "
             "WHERE message_type = 'purchase' AND ts < $1 AND ts >= $1 - to_days($2)",
@@ -295,6 +299,8 @@ class AuthorizationEngine:
         if cause == "account":  # state unavailable: stand-in treats the card as active, unknown OTB
             ctx["account"].update(known=True, status="active")
         event = req.as_event()
+        if event["customer_id"] is None and acct is not None:
+            event["customer_id"] = acct.customer_id
         feats: dict[str, float] = {}
         score: float | None = None
         if cause is None:
@@ -316,10 +322,6 @@ class AuthorizationEngine:
         spent_us = (time.perf_counter_ns() - t_budget) // 1000
         if cause is None and spent_us > self.config.latency_budget_us:
             cause, score = "latency", None
-        try:
-            self.features.update(event)
-        except Exception:
-            self.counters.feature_update_errors += 1
         rs = self._rules.current
         ctx["cashout_score"] = cash
         v: Verdict | None = None
@@ -368,6 +370,9 @@ class AuthorizationEngine:
                 self.counters.temp_credit_fen += offer.amount_fen
             self.accounts.purchase(req.card_token, req.amount_fen)
         self._purchases[req.auth_id] = _Purchase(req.card_token, req.amount_fen, approved)
+        event.update(approved=approved, response_code=code, available_credit_fen=available or 0,
+                     temp_credit_fen=offer.amount_fen if offer else 0)
+        self._update_features(event, "authorizations")
         decision = Decision.model_construct(
             auth_id=req.auth_id, action=action, response_code=code,
             temp_credit_fen=offer.amount_fen if offer else 0,
@@ -421,10 +426,12 @@ class AuthorizationEngine:
         else:
             self.accounts.credit(req.card_token, req.amount_fen)
             reasons = ["REFUND_APPLIED"]
-        try:
-            self.features.update(req.as_event())
-        except Exception:
-            self.counters.feature_update_errors += 1
+        event = req.as_event()
+        if event["customer_id"] is None and acct is not None:
+            event["customer_id"] = acct.customer_id
+        event.update(approved=action == "APPROVE", response_code=code,
+                     available_credit_fen=available or 0, temp_credit_fen=0)
+        self._update_features(event, "authorizations")
         return Decision.model_construct(
             auth_id=req.auth_id, action=action, response_code=code, temp_credit_fen=0,
             temp_credit_expires_at=None, fraud_score=None, cashout_score=None,
@@ -434,13 +441,21 @@ class AuthorizationEngine:
             decided_at=datetime.now(TZ),
         )
 
+    def _update_features(self, event: dict[str, Any], table: str) -> None:
+        try:
+            self.features.update(event, table)
+        except Exception:
+            self.counters.feature_update_errors += 1
+
     # --- other state changes ---------------------------------------------------------------
-    def apply_repayment(self, card_token: str, amount_fen: int) -> None:
-        """A repayment credited to the card frees available credit."""
-        if amount_fen <= 0:
-            raise InvalidInput(f"repayment amount_fen must be > 0, got {amount_fen}")
+    def apply_repayment(self, event: dict[str, Any]) -> None:
+        """A repayment (a ``repayments`` row: card_token, amount_fen, ts, ...) frees credit."""
+        amount = int(event.get("amount_fen") or 0)
+        if amount <= 0:
+            raise InvalidInput(f"repayment amount_fen must be > 0, got {amount}")
         with self._lock:
-            self.accounts.credit(card_token, amount_fen)
+            self.accounts.credit(event["card_token"], amount)
+            self._update_features(event, "repayments")
 
     def get_decision(self, auth_id: str) -> Decision | None:
         """The decision taken for ``auth_id`` (memory, else the decision log), or None."""
@@ -456,12 +471,8 @@ class AuthorizationEngine:
                 "auth_id": label.auth_id, "label": label.label, "reported_at": label.reported_at,
                 "scenario": label.scenario, "received_at": datetime.now(TZ),
             }])
-        on_label = getattr(self.features, "update_label", None)
-        if callable(on_label):
-            try:
-                on_label(label.model_dump())
-            except Exception:
-                self.counters.feature_update_errors += 1
+        with self._lock:
+            self._update_features(label.model_dump(), "fraud_labels")
 
     @property
     def lists(self) -> ListStore:

@@ -32,7 +32,7 @@ class FeatureSource(Protocol):
 
     def features_for(self, auth: dict[str, Any]) -> dict[str, float]: ...
 
-    def update(self, event: dict[str, Any]) -> None: ...
+    def update(self, event: dict[str, Any], table: str = "authorizations") -> None: ...
 
 
 BASIC_FEATURES = (
@@ -100,8 +100,8 @@ class BasicOnlineFeatures:
         )
         return out
 
-    def update(self, event: dict[str, Any]) -> None:
-        if event.get("message_type", "purchase") != "purchase":
+    def update(self, event: dict[str, Any], table: str = "authorizations") -> None:
+        if table != "authorizations" or event.get("message_type", "purchase") != "purchase":
             return
         t = event["ts"].timestamp()
         st = self._cards.get(event["card_token"])
@@ -121,10 +121,9 @@ class BasicOnlineFeatures:
     def bootstrap(self, data: str | Path, *, until: datetime | None = None,
                   lookback_days: int = 90) -> None:
         """Feed the purchases of ``lookback_days`` before ``until`` (time order)."""
-        from cardmind.dataset import Dataset
+        from cardmind.decisions._data import connect
 
-        con = Dataset(data).connect()
-        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        _, con = connect(data)
         where = "message_type = 'purchase'"
         params: list[Any] = []
         if until is not None:
@@ -137,3 +136,30 @@ class BasicOnlineFeatures:
             for card, merchant, device, city, amount, ts in batch:
                 self.update({"card_token": card, "merchant_id": merchant, "device_id": device,
                              "city": city, "amount_fen": amount, "ts": ts})
+
+
+def serving_features(model: Any = None, *, full_catalog: bool = False) -> Any:
+    """The online engine to serve ``model``: the catalog features it needs (or the full default
+    catalog), from :mod:`cardmind.features`; :class:`BasicOnlineFeatures` when that is not
+    possible (no model, or features outside the catalog)."""
+    names = list(getattr(model, "feature_names", ()) or ())
+    try:
+        from cardmind.features import FeatureService, OnlineEngine, default_catalog
+
+        if full_catalog:
+            return OnlineEngine(default_catalog())
+        if names and not set(names) <= set(BASIC_FEATURES):
+            return OnlineEngine(FeatureService(name="fraud-serving", features=names))
+    except Exception:
+        pass
+    return BasicOnlineFeatures()
+
+
+def bootstrap_features(features: Any, data: str | Path, until: datetime | None) -> None:
+    """Feed the dataset's history before ``until`` into ``features``."""
+    if isinstance(features, BasicOnlineFeatures):
+        features.bootstrap(data, until=until)
+        return
+    from cardmind.dataset import Dataset
+
+    features.bootstrap(Dataset(data), until=until)

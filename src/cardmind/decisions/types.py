@@ -23,12 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cardmind.errors import InvalidInput
-from cardmind.privacy import contains_pan, refuse_sensitive_payload
+from cardmind.errors import InvalidInput, SensitiveDataError
+from cardmind.privacy import luhn_valid, refuse_sensitive_payload
 from cardmind.schema import CHANNELS, LABEL_KINDS, MESSAGE_TYPES
 from cardmind.units import TZ
 
@@ -77,12 +77,15 @@ class _Strict(BaseModel):
     """Common config: unknown fields refused, input values never echoed in error text."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+    #: Identifier fields: checked as a whole (a 32-hex card token may contain a Luhn-valid run
+    #: of digits by chance, so a substring search would refuse genuine tokens).
+    _id_fields: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")
     @classmethod
     def _refuse_card_secrets(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
-            refuse_sensitive_payload(data, where=cls.__name__)
+            refuse_card_data(data, id_fields=cls._id_fields, where=cls.__name__)
         return data
 
     @classmethod
@@ -90,7 +93,7 @@ class _Strict(BaseModel):
         """Validate a plain mapping; raise :class:`InvalidInput` with a precise, value-free message."""
         if not isinstance(payload, Mapping):
             raise InvalidInput(f"{cls.__name__}: expected a JSON object, got {type(payload).__name__}")
-        refuse_sensitive_payload(payload, where="request")
+        refuse_card_data(payload, id_fields=cls._id_fields, where="request")
         try:
             return cls.model_validate(dict(payload))
         except ValidationError as exc:
@@ -113,10 +116,35 @@ def describe_errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def is_pan(value: str) -> bool:
+    """True when the whole value is a card number (13-19 digits, spaces/dashes, Luhn-valid).
+
+    >>> is_pan("6222 0212 3456 7894"), is_pan("a7a8806222021234567894b0")
+    (True, False)
+    """
+    digits = re.sub(r"[\s-]", "", value)
+    return 13 <= len(digits) <= 19 and digits.isdigit() and luhn_valid(digits)
+
+
+def refuse_card_data(payload: Mapping[str, Any], *, id_fields: frozenset[str] = frozenset(),
+                     where: str = "request") -> None:
+    """Refuse sensitive field names anywhere, a card number inside any free-text value, and an
+    identifier field that *is* a card number. Messages name the field, never the value."""
+    for name in id_fields:
+        value = payload.get(name)
+        if isinstance(value, str) and is_pan(value):
+            raise SensitiveDataError(
+                f"{where}.{name}: looks like a full card number; send the card token and last "
+                "four digits instead (请勿提交完整卡号)"
+            )
+    rest = {k: ("" if k in id_fields and isinstance(v, str) else v) for k, v in payload.items()}
+    refuse_sensitive_payload(rest, where=where)
+
+
 def _check_id(value: str | None, name: str) -> str | None:
     if value is None:
         return None
-    if contains_pan(value):
+    if is_pan(value):
         raise ValueError(f"{name} looks like a full card number; send the token instead")
     if not _ID.match(value):
         raise ValueError(f"{name} must be 1-64 characters of letters, digits and _.:-")
@@ -125,6 +153,11 @@ def _check_id(value: str | None, name: str) -> str | None:
 
 class AuthorizationRequest(_Strict):
     """One authorization message as the card network (or a test client) sends it."""
+
+    _id_fields: ClassVar[frozenset[str]] = frozenset({
+        "auth_id", "card_token", "customer_id", "merchant_id", "terminal_id", "device_id",
+        "original_auth_id",
+    })
 
     auth_id: str = Field(description="Unique authorization id (idempotency key).")
     card_token: str = Field(description="HMAC token of the card number (never the number).")
@@ -211,6 +244,8 @@ class Decision(BaseModel):
 class Label(_Strict):
     """What the issuer learned later about an authorization: fraud, chargeback or genuine."""
 
+    _id_fields: ClassVar[frozenset[str]] = frozenset({"auth_id"})
+
     auth_id: str
     label: LabelKind
     reported_at: datetime
@@ -230,6 +265,8 @@ class Label(_Strict):
 class ListEntry(_Strict):
     """One entry of a block or trust list."""
 
+    _id_fields: ClassVar[frozenset[str]] = frozenset({"value"})
+
     kind: ListKind
     value: str = Field(min_length=1, max_length=64)
     list_type: ListType
@@ -241,7 +278,7 @@ class ListEntry(_Strict):
     @field_validator("value")
     @classmethod
     def _value(cls, v: str) -> str:
-        if contains_pan(v):
+        if is_pan(v):
             raise ValueError("value looks like a full card number; list the card token instead")
         return v
 
