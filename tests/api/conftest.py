@@ -152,7 +152,7 @@ class FakeEngine:
         self.labels.append(label)
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "rules_version": self.rules.info.version}
+        return {"status": "ok", "rules_version": self.rules.info.version, "secret": "x"}
 
     def close(self) -> None:
         self.closed = True

@@ -6,6 +6,8 @@ never be a server error and must match the documented status codes and response 
 
 from __future__ import annotations
 
+import tempfile
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -14,14 +16,17 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from tests.api.conftest import KEYS, FakeEngine
+from tests.api.conftest import KEYS
 
 from cardmind.api import create_app
 from cardmind.api.security import KeyStore, parse_env_keys
+from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
 
-app = create_app(
-    engine=FakeEngine(), keys=KeyStore(env_keys=parse_env_keys(f"{KEYS['admin']}:admin"))
+# The real engine (stand-in rules, no model, no accounts: every card is unknown) in a temp folder.
+_engine = AuthorizationEngine(
+    EngineConfig(db_url=f"sqlite:///{tempfile.mkdtemp(prefix='cm-st-')}/cm.db"), model=None
 )
+app = create_app(engine=_engine, keys=KeyStore(env_keys=parse_env_keys(f"{KEYS['admin']}:admin")))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 CHECKS = [

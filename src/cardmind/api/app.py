@@ -27,7 +27,6 @@ from cardmind.api.errors import CatchAllMiddleware, install_error_handlers, inst
 from cardmind.api.guard import SensitiveDataMiddleware
 from cardmind.api.metrics import ApiMetrics, MetricsMiddleware
 from cardmind.api.security import KeyStore
-from cardmind.errors import InvalidInput
 from cardmind.settings import Settings, get_settings
 
 # One line per router module of cardmind.api.routers (each exposes ``router``).
@@ -70,14 +69,9 @@ def default_engine_factory(
     from cardmind.decisions import AuthorizationEngine, EngineConfig
 
     config = EngineConfig(db_url=settings.db_url_resolved(), rules_path=rules_path)
-    engine = AuthorizationEngine(config)
     if data_dir is not None:
-        bootstrap = getattr(engine, "bootstrap", None)
-        if bootstrap is None:
-            engine.close()
-            raise InvalidInput("--data: bootstrapping from a dataset is not yet supported")
-        bootstrap(data_dir)
-    return engine
+        return AuthorizationEngine.from_dataset(data_dir, config=config)
+    return AuthorizationEngine(config)
 
 
 def app_from_environment() -> FastAPI:
