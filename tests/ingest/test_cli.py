@@ -97,3 +97,16 @@ def test_bad_mapping_yaml_exit_code_2(bank, capsys):
         sys.argv = old
     assert exit_.value.code == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_check_shows_the_plan_and_writes_nothing(bank):
+    bank.write(tx_rows(2))
+    result = runner.invoke(
+        app, ["ingest", "-m", str(bank.mapping()), "-o", str(bank.out), "--check"]
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["authorizations"]["columns"]["card_token"] == "HMAC token of 'card_no'"
+    assert plan["authorizations"]["columns"]["amount_fen"] == "from 'amt' (yuan)"
+    assert "channel" in plan["authorizations"]["not_mapped"]
+    assert not bank.out.exists()

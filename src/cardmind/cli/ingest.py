@@ -46,6 +46,12 @@ def ingest_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON instead of a table.")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Only check the mapping against the files' headers and show the plan."
+        ),
+    ] = False,
 ) -> None:
     """Import a bank's files into a dataset (导入银行数据): tokenise card numbers, refuse CVV/PIN,
     quarantine bad rows with their line and reason."""
@@ -57,6 +63,11 @@ def ingest_command(
     m = Mapping.load(mapping)
     if source:
         m = m.override_sources(_overrides(source))
+    if check:
+        from cardmind.ingest.preflight import plan
+
+        typer.echo(json.dumps(plan(m), indent=2, ensure_ascii=False))
+        return
     console = Console(stderr=as_json)
     with console.status("importing ..."):
         report = ingest(

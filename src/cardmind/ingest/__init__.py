@@ -7,6 +7,7 @@ goes to ``OUT/_quarantine/<table>.csv`` with its file, line, column and reason; 
 appears atomically, with a manifest saying which schema columns the bank's data holds.
 
 >>> import tempfile
+>>> from cardmind.dataset import Dataset
 >>> d = Path(tempfile.mkdtemp())
 >>> _ = (d / "tx.csv").write_text(
 ...     "txn_id,cust,shop,amt,time,fraud\\n"
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cardmind.dataset import Dataset
 from cardmind.ingest.loader import IngestReport, TableReport, ingest, preflight
 from cardmind.ingest.mapping import ColumnSpec, Mapping, OutcomeSpec, TableMapping
 
@@ -39,7 +39,6 @@ MAPPINGS_DIR = Path(__file__).parent / "mappings"
 __all__ = [
     "MAPPINGS_DIR",
     "ColumnSpec",
-    "Dataset",
     "IngestReport",
     "Mapping",
     "OutcomeSpec",

@@ -114,3 +114,44 @@ def _check_constant(tm: TableMapping, c: ColumnSpec) -> None:
         raise InvalidInput(
             f"mapping {where_of(tm)}.columns.{c.target}: constant {c.constant!r} is not {expected}"
         )
+
+
+def plan(mapping: Mapping) -> dict[str, dict[str, object]]:
+    """What an import would do, after the preflight checks, without reading any data.
+
+    Per table: the source files, each filled column and where it comes from, the schema columns
+    the mapping does not fill (documented defaults may still fill some), the columns dropped unread, and the extra columns kept.
+    """
+    headers = preflight(mapping)
+    out: dict[str, dict[str, object]] = {}
+    for name, tm in mapping.tables.items():
+        spec = schema.TABLES[name]
+        filled: dict[str, str] = {}
+        for c in tm.columns:
+            if c.source is not None:
+                filled[c.target] = f"from {c.source!r}" + (f" ({c.unit})" if c.unit else "")
+            elif c.constant is not None:
+                filled[c.target] = f"constant {c.constant!r}"
+            else:
+                filled[c.target] = "generated"
+        if tm.card_number:
+            filled["card_token"] = f"HMAC token of {tm.card_number!r}"
+            if "pan_last4" in spec.column_names:
+                filled["pan_last4"] = f"last four of {tm.card_number!r}"
+        if name in GENERATED_IDS and GENERATED_IDS[name] not in filled:
+            filled[GENERATED_IDS[name]] = "generated: <file stem>-<record number>"
+        extras = sorted(
+            {e for p in tm.sources for e in extras_of(tm, headers[(name, p)])}
+            if tm.extra_columns == "keep"
+            else set()
+        )
+        out[name] = {
+            "sources": [str(p) for p in tm.sources],
+            "columns": filled,
+            "not_mapped": [c for c in spec.column_names if c not in filled],
+            "dropped_unread": list(tm.drop_columns),
+            "extra_columns": extras,
+            "protected": list(tm.protected),
+            "outcome": tm.outcome.source if tm.outcome else None,
+        }
+    return out

@@ -86,7 +86,10 @@ def read_source(
 ) -> Source:
     """Read ``columns`` of ``path`` (CSV as text, Parquet typed) with line numbers."""
     if fmt == "parquet":
-        table = pq.read_table(path, columns=columns)
+        try:
+            table = pq.read_table(path, columns=columns)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidInput(f"{path}: not a readable Parquet file ({exc})") from None
         return Source(path=path, table=table, lines=np.arange(1, table.num_rows + 1))
     header = read_header(path, fmt="csv", delimiter=delimiter, encoding=encoding)
     malformed: list[tuple[int, str]] = []
