@@ -62,21 +62,21 @@ class PopulationConfig(_Group):
     cards: int = 10_000  # card accounts open at the start (one card per customer)
     # New accounts opened during the period (from approved applications), as a share of `cards`:
     # Chinese issuers grew card counts ~5-10 %/year net of attrition 2019-2023 (PBoC).
-    new_card_share: float = 0.06
+    new_card_share: float = 0.1
     # Legacy approval rate: typical 40-60 % for open-market applications.
     approval_rate: float = 0.5
     merchants_per_1000_cards: float = 50.0  # at least 300 merchants
     # Dormant cards (睡眠卡): PBoC counted a large dormant share; among active issuers ~10-20 %.
     dormant_share: float = 0.12
     # Repayment types (drawn from latent risk): defaulters scale the probability of default.
-    default_scale: float = 1.0
+    default_scale: float = 1.4
 
 
 @dataclass(frozen=True, kw_only=True)
 class SpendingConfig(_Group):
     # Purchases per active card per month: Chinese active cards average 10-25 (PBoC 2023: ~190
     # bn card transactions/yr over ~770 M credit cards incl. dormant => ~20/active card/month).
-    auths_per_card_month: float = 16.0
+    auths_per_card_month: float = 19.0
     activity_dispersion: float = 1.2  # gamma shape of card activity (lower = more unequal)
     payday_share: float = 0.2  # share of spending drawn into the 5 days after pay day
     travel_rate: float = 0.05  # trips per card-month (x2.5 in Spring Festival / Oct / summer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,10 @@ from cardmind.simulate.calendar import DAY, month_start_day, to_arrow_date, to_a
 from cardmind.simulate.config import GENERATOR_VERSION, SimulationConfig
 from cardmind.simulate.events import INST_OFFERED, concat_events, make_events, take
 from cardmind.simulate.ledger import (
+    BAL,
     DEFAULTED_DAY,
+    INST_OUT,
+    LIMIT,
     MF_SI_FRAC,
     MF_SI_PROB,
     MI_ANNUAL_FEE,
@@ -52,7 +56,7 @@ from cardmind.simulate.ledger import (
     STOP_PAY,
     Ledger,
     LedgerParams,
-    sort_events,
+    sort_order,
 )
 from cardmind.simulate.population import REPAYMENT_TYPES, World, build_world
 from cardmind.simulate.scenarios import SCENARIO_TYPES
@@ -153,6 +157,9 @@ class _Run:
             self.scenarios.append(s)
         self.world.build_picker()
         self.lk = _Lookups.build(self.world)
+        # Writing month k (Arrow + Parquet, which release the GIL) overlaps generating month k+1.
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: Future | None = None
         cr = cfg.credit
         self.ledger = Ledger(
             limit=self.world.limit,
@@ -179,6 +186,12 @@ class _Run:
         self.prev_cut_day = np.zeros(self.world.n_cards, dtype=np.int64)
 
     # --- writing ------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Wait for the month being written (re-raising its error, if any)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
     def write(self, table: str, data: dict[str, Any]) -> None:
         t = pa.table(data)
         if t.num_rows == 0 and self.counts.get(table, 0) > 0:
@@ -324,7 +337,9 @@ class _Run:
         status = self.ledger.state[:, STATUS]
         alive = (wd.open_day < nxt) & (status == ST_OK)
         mi, mf = self.month_inputs(k, first, n_days, rng)
-        genuine = genuine_month(rng, wd, cfg, first, n_days, alive)
+        st = self.ledger.state
+        headroom = (st[:, LIMIT] - st[:, BAL] - st[:, INST_OUT]) / np.maximum(st[:, LIMIT], 1)
+        genuine = genuine_month(rng, wd, cfg, first, n_days, alive, headroom)
         ctx = MonthContext(
             rng=rng,
             month=k,
@@ -351,13 +366,13 @@ class _Run:
         now = ev["ts"] < end_ts
         carry = take(ev, np.flatnonzero(~now))
         carry["ref"][:] = -1
-        ev, _ = sort_events(take(ev, np.flatnonzero(now)))
+        ev = take(ev, sort_order(ev, np.flatnonzero(now)))  # this month, by card then time
         out = self.ledger.run_month(ev, (mi, mf), month_end_ts=end_ts)
-        self._si_prob = mf[:, MF_SI_PROB]
-        self.write_month(k, ev, out, mi)
+        self.flush()  # one month in flight: bounded memory, parts written in month order
+        self._pending = self.pool.submit(self.write_month, k, ev, out, mi, mf[:, MF_SI_PROB])
         return carry
 
-    def write_month(self, k: int, ev, out, mi) -> None:
+    def write_month(self, k: int, ev, out, mi, si_prob) -> None:
         lk, wd = self.lk, self.world
         valid = np.flatnonzero(out.valid)
         order = valid[np.lexsort((ev["card"][valid], ev["ts"][valid]))]
@@ -502,7 +517,7 @@ class _Run:
         so = np.flatnonzero(st["si_offered"][wst] == 1)
         so_cards = wst[so]
         n_off = len(off) + len(so)
-        mf_prob = self._si_prob[so_cards] if len(so) else np.zeros(0)
+        mf_prob = si_prob[so_cards] if len(so) else np.zeros(0)
         self.write(
             "truth_installment_offers",
             {
@@ -669,10 +684,14 @@ def run(
         r = _Run(cfg, w, progress)
         r.write_static()
         carry = make_events(0)
-        for k in range(cfg.period.months):
-            carry = r.run_month(k, carry)
-            if progress:
-                progress(k + 1, cfg.period.months, f"month {k + 1}/{cfg.period.months}")
+        try:
+            for k in range(cfg.period.months):
+                carry = r.run_month(k, carry)
+                if progress:
+                    progress(k + 1, cfg.period.months, f"month {k + 1}/{cfg.period.months}")
+            r.flush()
+        finally:
+            r.pool.shutdown(wait=True, cancel_futures=True)
         r.write_final()
         for name in SIMULATED_TABLES:
             if name not in r.counts:

@@ -43,7 +43,7 @@ import numba as nb
 import numpy as np
 
 from cardmind.simulate.calendar import DAY
-from cardmind.simulate.events import Events, make_events
+from cardmind.simulate.events import Events, make_events, take
 from cardmind.simulate.population import NEVER
 
 # --- per-card state columns (int64 matrix) ---------------------------------------------------
@@ -308,7 +308,7 @@ def _cut(state, plan, c, mi, mf, prm, st, plan_out):
         if mf[c, MF_U_LATE] < 0.5:
             ts = due_ts - 86399 + np.int64(1 + mf[c, MF_U_TS] * 10) * 86400 + hour
     else:
-        amt = min_due + np.int64(u_amt * (new - min_due) * 0.5)
+        amt = min_due + np.int64(u_amt * (new - min_due) * 0.8)
         amt = (amt + 99) // 100 * 100
     if chan == CH_AUTO and third == 0 and ts <= due_ts:
         ts = due_ts - 86399 + 6 * 3600
@@ -647,14 +647,22 @@ class Ledger:
         )
 
 
-def sort_events(ev: Events) -> tuple[Events, np.ndarray]:
-    """Sort by card, then time (stable); return the sorted events and the permutation."""
-    order = np.lexsort((ev["ts"], ev["card"]))
-    inv = np.empty_like(order)
-    inv[order] = np.arange(len(order))
-    out = {k: v[order] for k, v in ev.items()}
-    out["ref"] = np.where(out["ref"] >= 0, inv[np.maximum(out["ref"], 0)], -1)
-    return out, order
+def sort_order(ev: Events, idx: np.ndarray | None = None) -> np.ndarray:
+    """Positions of ``ev`` (restricted to ``idx``) sorted by card, then time (stable)."""
+    if idx is None:
+        idx = np.arange(len(ev["card"]))
+    if len(idx) == 0:
+        return idx.astype(np.int64)
+    ts = ev["ts"][idx]
+    t0 = ts.min()
+    span = int(ts.max() - t0) + 1
+    key = ev["card"][idx].astype(np.int64) * span + (ts - t0)
+    return idx[np.argsort(key, kind="stable")]
 
 
-__all__ = ["Ledger", "LedgerParams", "MonthOutput", "make_events", "sort_events"]
+def sort_events(ev: Events) -> Events:
+    """The events sorted by card, then time (``ref`` remapped), as :meth:`Ledger.run_month` wants."""
+    return take(ev, sort_order(ev))
+
+
+__all__ = ["Ledger", "LedgerParams", "MonthOutput", "make_events", "sort_events", "sort_order"]

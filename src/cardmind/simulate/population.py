@@ -124,7 +124,7 @@ def repayment_types(people: dict[str, np.ndarray], default_scale: float) -> np.n
     """
     risk = people["risk"]
     u = people["u_type"]
-    p_def = np.minimum(0.6, default_scale * 0.3 * risk)
+    p_def = np.minimum(0.8, default_scale * 0.8 * risk**1.5)
     p_late = 0.05 + 0.3 * risk
     p_rev = 0.30 + 0.4 * risk
     out = np.full(len(risk), REPAY_FULL, dtype=np.int8)
@@ -326,7 +326,7 @@ def build_world(rng: np.random.Generator, cfg, *, pan_key: bytes) -> World:
     # --- applications during the period: the approved ones become new customers ----------
     n_new_target = round(n0 * pop.new_card_share)
     n_apps = round(n_new_target / max(pop.approval_rate, 1e-9)) if pop.approval_rate > 0 else 0
-    apps = draw_people(rng, n_apps, risk_shift=0.3)
+    apps = draw_people(rng, n_apps, risk_shift=0.5)
     legacy_score = (
         -0.9 * apps["bureau_delinquencies"]
         - 0.25 * apps["bureau_inquiries_6m"]
@@ -352,7 +352,7 @@ def build_world(rng: np.random.Generator, cfg, *, pan_key: bytes) -> World:
     apps["app_limit"] = credit_limit_fen(rng, apps["income_fen"], apps["risk"])
     apps["rep_type"] = repayment_types(apps, pop.default_scale)
     # the day a defaulter stops paying; bad_12m when 90+ DPD comes within 12 months of applying
-    apps["stop_day"] = (applied_ts // DAY + 30 + apps["u_default"] * 500).astype(np.int64)
+    apps["stop_day"] = (applied_ts // DAY + 30 + apps["u_default"] * 400).astype(np.int64)
     apps["bad_12m"] = (apps["rep_type"] == REPAY_DEFAULTER) & (
         apps["stop_day"] + 120 <= applied_ts // DAY + 365
     )

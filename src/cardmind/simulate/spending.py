@@ -54,6 +54,19 @@ def row_choice(cum: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
     return out
 
 
+def _choice_by_group(
+    rng: np.random.Generator, flag: np.ndarray, p_true: np.ndarray, p_false: np.ndarray
+) -> np.ndarray:
+    """A categorical draw per row from ``p_true`` where ``flag`` else from ``p_false``."""
+    u = rng.random(len(flag))
+    c_true = np.cumsum(p_true / p_true.sum())
+    c_false = np.cumsum(p_false / p_false.sum())
+    out = np.where(
+        flag, np.searchsorted(c_true, u, side="right"), np.searchsorted(c_false, u, side="right")
+    )
+    return np.minimum(out, len(p_true) - 1)
+
+
 def installment_fee_bp(periods: np.ndarray) -> np.ndarray:
     lut = np.zeros(25, dtype=np.int32)
     for k, v in INSTALLMENT_FEE_BP.items():
@@ -77,13 +90,25 @@ def purchase_accept_probability(world: World, card: np.ndarray, amount: np.ndarr
 
 
 def genuine_month(
-    rng: np.random.Generator, world: World, cfg, start_day: int, n_days: int, alive: np.ndarray
+    rng: np.random.Generator,
+    world: World,
+    cfg,
+    start_day: int,
+    n_days: int,
+    alive: np.ndarray,
+    headroom: np.ndarray | None = None,
 ) -> Events:
-    """Candidate genuine events of the month starting at ``start_day``."""
+    """Candidate genuine events of the month starting at ``start_day``.
+
+    ``headroom`` (available credit / limit at the start of the month) damps the activity of
+    cards near their limit: people whose card is maxed out use it less (and other cards more).
+    """
     sp = cfg.spending
     n = world.n_cards
     end_ts = (start_day + n_days) * DAY
     lam = world.activity * (n_days / 30.4) * alive
+    if headroom is not None:
+        lam = lam * np.clip(0.1 + 1.5 * headroom, 0.1, 1.0)
     counts = rng.poisson(lam)
     card = np.repeat(np.arange(n, dtype=np.int32), counts)
     m = len(card)
@@ -99,11 +124,7 @@ def genuine_month(
     pay = rng.random(m) < sp.payday_share
     pd = world.payday[card[pay]].astype(np.int64) - 1 + rng.integers(0, 5, int(pay.sum()))
     day[pay] = np.minimum(pd, n_days - 1)
-    hour = np.where(
-        online,
-        rng.choice(24, size=m, p=ONLINE_HOUR_P),
-        rng.choice(24, size=m, p=OFFLINE_HOUR_P),
-    )
+    hour = _choice_by_group(rng, online, ONLINE_HOUR_P, OFFLINE_HOUR_P)
     ts = (start_day + day) * DAY + hour * 3600 + rng.integers(0, 3600, m)
 
     # trips: offline spending in another city during the trip
@@ -156,11 +177,9 @@ def genuine_month(
     amount = np.clip(np.round(yuan * 100), 100, 20_000_000).astype(np.int64)
     whole = rng.random(m) < 0.55
     amount[whole] = np.maximum(amount[whole] // 100 * 100, 100)
-    channel = np.where(
-        online,
-        rng.choice(5, size=m, p=ref.ONLINE_CHANNEL_P),
-        rng.choice(5, size=m, p=ref.OFFLINE_CHANNEL_P),
-    ).astype(np.int8)
+    channel = _choice_by_group(rng, online, ref.ONLINE_CHANNEL_P, ref.OFFLINE_CHANNEL_P).astype(
+        np.int8
+    )
     has_device = (
         (channel == ref.CH["online_cnp"])
         | (channel == ref.CH["qr"])
