@@ -1,0 +1,512 @@
+"""Batch engine: point-in-time correct features for many rows at once, on DuckDB.
+
+For every input row (entity keys + ``ts``) each feature is built only from events known strictly
+before ``ts``, with the same semantics as the online engine. The SQL is one statement built as a
+sqlglot tree: for each feature group, the group's events and the query rows are unioned and every
+aggregate is a window function ``OVER (PARTITION BY key ORDER BY t RANGE BETWEEN w PRECEDING AND 1
+PRECEDING)`` on integer microseconds — exactly ``[t - w, t)``. Label-delayed and
+after-repayment features use range joins.
+
+>>> import duckdb, pyarrow as pa
+>>> from cardmind.features.definitions import Catalog, WindowFeature
+>>> con = duckdb.connect()
+>>> auths = pa.table({"auth_id": ["a1", "a2"], "card_token": ["c", "c"],
+...     "ts": pa.array([0, 60_000_000], pa.timestamp("us", tz="Asia/Shanghai")),
+...     "amount_fen": [500, 700], "message_type": ["purchase"] * 2})
+>>> con.register("authorizations", auths)  # doctest: +ELLIPSIS
+<...>
+>>> cat = Catalog([WindowFeature(entity="card", aggregation="sum", column="amount_fen",
+...                              window="1h")])
+>>> BatchEngine(con).compute(cat, auths.select(["card_token", "ts"])).to_pydict()
+{'card_amount_sum_1h': [0.0, 500.0]}
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from cardmind.errors import InvalidInput
+from cardmind.features import sql as S
+from cardmind.features.aggregates import STATS
+from cardmind.features.definitions import ENTITIES, Catalog, FeatureService, RequestFeature
+from cardmind.features.plan import Group, Plan
+from cardmind.units import TIMEZONE_NAME
+
+ROW, T = "__row", "__t"
+
+
+class BatchEngine:
+    """Compute a catalog for many rows from a dataset (or a DuckDB connection with its tables)."""
+
+    def __init__(self, source: Any, *, dialect: str = "duckdb") -> None:
+        if isinstance(source, duckdb.DuckDBPyConnection):
+            self.con = source
+        elif hasattr(source, "connect"):
+            self.con = source.connect()
+        else:
+            raise TypeError("BatchEngine needs a cardmind Dataset or a DuckDB connection")
+        self.dialect = dialect
+
+    # --- public --------------------------------------------------------------------------------
+
+    def compute(self, catalog: Catalog | FeatureService, rows: pa.Table, *,
+                strategy: str = "auto") -> pa.Table:
+        """One row per input row, same order, one float64 column per feature (null = undefined).
+
+        ``strategy`` ``auto`` range-joins up to 20,000 rows and uses window functions above.
+        """
+        plan, name = self._prepare(catalog, rows)
+        if strategy == "auto":
+            strategy = "join" if rows.num_rows <= 20_000 else "window"
+        try:
+            out = self.con.sql(self.sql(plan, name, strategy)).to_arrow_table()
+        finally:
+            self.con.unregister(name)
+        return out.select(plan.outputs)
+
+    def to_parquet(self, catalog: Catalog | FeatureService, rows: pa.Table, path: str | Path
+                   ) -> None:
+        """Like :meth:`compute` but streamed by DuckDB into a Parquet file (for large outputs)."""
+        plan, name = self._prepare(catalog, rows)
+        try:
+            query = self.sql(plan, name, "window")
+            copy = exp.Copy(this=exp.Subquery(this=exp.maybe_parse(query, dialect=self.dialect)),
+                            files=[S.lit(str(path))],
+                            params=[exp.CopyParameter(this=exp.var("FORMAT"),
+                                                      expression=exp.var("PARQUET"))])
+            self.con.execute(copy.sql(self.dialect))
+        finally:
+            self.con.unregister(name)
+
+    def tables(self) -> set[str]:
+        return {r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}
+
+    # --- preparation ---------------------------------------------------------------------------
+
+    def _prepare(self, catalog: Catalog | FeatureService, rows: pa.Table) -> tuple[Plan, str]:
+        if isinstance(catalog, FeatureService):
+            catalog = catalog.catalog()
+        plan = Plan(catalog)
+        need = {"ts"}
+        for d in plan.catalog:
+            for c in d.request_columns:
+                need.add("mcc" if c == "category" else c)
+        missing = sorted(need - set(rows.column_names))
+        if missing:
+            raise InvalidInput(f"rows lack columns {missing} needed by the features")
+        for d in plan.catalog:
+            ent = ENTITIES.get(d.entity)
+            if ent is None or ent.optional:
+                continue
+            for k in ent.keys:
+                c = "mcc" if k == "category" else k
+                if rows.column(c).null_count:
+                    raise InvalidInput(f"rows rejected: {rows.column(c).null_count} rows have no "
+                                       f"{c} (needed by {d.name})")
+        if rows.column("ts").null_count:
+            raise InvalidInput("rows rejected: some rows have no ts")
+        self._check_sources(plan)
+        ts = rows.column("ts")
+        if pa.types.is_timestamp(ts.type):
+            t = pc.cast(ts.cast(pa.timestamp("us", tz=TIMEZONE_NAME)), pa.int64())
+        elif pa.types.is_integer(ts.type):
+            t = ts.cast(pa.int64())
+        else:
+            raise InvalidInput(f"rows.ts must be a timestamp or epoch µs, not {ts.type}")
+        table = rows.append_column(T, t).append_column(ROW, pa.array(np.arange(rows.num_rows)))
+        name = f"__rows_{uuid.uuid4().hex[:8]}"
+        self.con.register(name, table)
+        return plan, name
+
+    def _check_sources(self, plan: Plan) -> None:
+        present = self.tables()
+        keys: dict[str, set[str]] = {}
+        for g in plan.groups:
+            keys.setdefault(g.source, set()).update(
+                "mcc" if k == "category" else k for k in ENTITIES[g.entity].keys
+                if not ENTITIES[g.entity].optional)
+        if plan.labels:
+            keys.setdefault("fraud_labels", set()).update({"auth_id", "reported_at"})
+        if plan.repayments:
+            keys.setdefault("repayments", set())
+        for table, cols in keys.items():
+            if table not in present:
+                raise InvalidInput(f"features need table {table!r}, absent from the data; use "
+                                   f"catalog.for_dataset(dataset) to drop them")
+            if not cols:
+                continue
+            select = exp.select(*[
+                exp.alias_(exp.func("COUNT_IF", exp.Is(this=S.col(c), expression=exp.Null())), c)
+                for c in sorted(cols)]).from_(table)
+            counts = self.con.execute(select.sql(self.dialect)).fetchall()[0]
+            bad = {c: n for c, n in zip(sorted(cols), counts, strict=True) if n}
+            if bad:
+                raise InvalidInput(f"{table}: events rejected, missing keys "
+                                   f"{', '.join(f'{c} in {n} rows' for c, n in bad.items())}")
+
+    # --- SQL -----------------------------------------------------------------------------------
+
+    def sql(self, plan: Plan, rows: str, strategy: str = "window") -> str:
+        """The whole computation as one SQL statement over the registered ``rows`` relation.
+
+        ``strategy``: ``window`` (window functions over events and rows together: for many rows,
+        e.g. every authorization) or ``join`` (a range join of rows to their entity's events:
+        for a sample of rows).
+        """
+        if strategy not in ("window", "join"):
+            raise ValueError(f"unknown strategy {strategy!r}; known: window, join")
+        d = self.dialect
+        q_cols: list[exp.Expression] = [exp.Star()]
+        if any(g.entity == "category" for g in plan.groups) or any(
+                x.entity == "category" for x in plan.labels):
+            q_cols.append(exp.alias_(S.category_expr(S.col("mcc")), "category"))
+        ctes: list[tuple[str, exp.Expression]] = [
+            ("__q", exp.select(*q_cols).from_(rows))]
+        base: dict[str, exp.Expression] = {}
+        joins: list[str] = []
+        for source in sorted({g.source for g in plan.groups if g.features}):
+            ctes.append((f"__src_{source}", S.source_select(source, d)))
+        for i, g in enumerate(plan.groups):
+            if not g.features:
+                continue
+            name = f"__g{i}"
+            ctes.append((name, self._group_sql(g, strategy)))
+            joins.append(name)
+            for feat, *_ in g.features:
+                base[feat] = S.col(feat)
+        label_entities = sorted({x.entity for x in plan.labels})
+        for ent in label_entities:
+            name = f"__lbl_{ent}"
+            feats = [x for x in plan.labels if x.entity == ent]
+            ctes.append((name, self._label_sql(ent, feats)))
+            joins.append(name)
+            for x in feats:
+                base[f"__lc_{x.name}"] = S.col(f"__lc_{x.name}")
+        lookbacks = sorted({(x.entity, x.lookback) for x in plan.repayments})
+        for j, (ent, lb) in enumerate(lookbacks):
+            name = f"__rep{j}"
+            feats = [x for x in plan.repayments if (x.entity, x.lookback) == (ent, lb)]
+            ctes.append((name, self._repayment_sql(ent, feats)))
+            joins.append(name)
+            for x in feats:
+                base[x.name] = S.col(x.name)
+        for r in plan.request:
+            base[r.name] = _request_sql(r)
+        # derived and label rates, on top of the base columns
+        exprs: dict[str, exp.Expression] = {}
+        for dname in plan.catalog.names():
+            if dname in base:
+                exprs[dname] = S.col(dname)
+        for x in plan.labels:
+            c = S.col(f"__lc_{x.name}")
+            exprs[x.name] = S.cast(c, "DOUBLE") if x.measure == "count" else \
+                S.div(c, exprs[x.inputs[0]].copy())
+        for x in plan.derived:
+            exprs[x.name] = _derived_sql(x.op, [exprs[n].copy() for n in x.inputs])
+        base_q = exp.select(S.col(ROW, "__q"), *[exp.alias_(e, n, quoted=True)
+                                                  for n, e in base.items()], copy=False
+                            ).from_("__q", copy=False)
+        for name in joins:
+            base_q = base_q.join(name, using=[ROW], join_type="left", copy=False)
+        ctes.append(("__base", base_q))
+        final = exp.select(*[exp.alias_(exprs[n], n, quoted=True) for n in plan.outputs],
+                           copy=False).from_("__base", copy=False).order_by(S.col(ROW), copy=False)
+        for name, body in ctes:
+            final = final.with_(name, as_=body, copy=False)
+        return final.sql(d)
+
+    def _keys(self, entity: str, table: str | None, *, materialised: bool = False
+              ) -> list[exp.Expression]:
+        out = []
+        for k in ENTITIES[entity].keys:
+            out.append(S.category_expr(S.col("mcc", table))
+                       if k == "category" and table != "__q" and not materialised
+                       else S.col(k, table))
+        return out
+
+    def _group_sql(self, g: Group, strategy: str) -> exp.Expression:
+        """One group's features for the query rows: window functions, or a range join."""
+        d = self.dialect
+        src = g.source
+        keys = self._keys(g.entity, None, materialised=True)
+        knames = [f"__k{i}" for i in range(len(keys))]
+        dcols = g.distinct_columns
+        value = S.value_expr(src, g.column, None)
+        ev_cols = [exp.alias_(k, n) for k, n in zip(keys, knames, strict=True)]
+        ev_cols += [S.col(T), exp.alias_(value, "__v")]
+        ev_cols += [exp.alias_(S.lane_expr(src, lane, None), f"__l{i}")
+                    for i, lane in enumerate(g.lanes)]
+        ev_cols += [exp.alias_(S.col(c), f"__d{j}") for j, c in enumerate(dcols)]
+        not_null = [_not_null(k) for k in keys] + [_not_null(value.copy())]
+        q_keys = self._keys(g.entity, "__q", materialised=True)
+        q_not_null = exp.and_(*[_not_null(k) for k in q_keys], copy=False)
+        part = [S.col(n) for n in knames]
+        if strategy == "window":
+            ev_cols.append(exp.alias_(S.cast(exp.Null(), "BIGINT"), ROW))
+            ev = exp.select(*ev_cols, copy=False).from_(f"__src_{src}", copy=False).where(
+                exp.and_(*not_null, copy=False), copy=False)
+            q_cols = [exp.alias_(k, n) for k, n in zip(q_keys, knames, strict=True)]
+            q_cols += [exp.alias_(S.col(T), T), exp.alias_(exp.Null(), "__v")]
+            q_cols += [exp.alias_(exp.Boolean(this=False), f"__l{i}") for i in range(len(g.lanes))]
+            q_cols += [exp.alias_(exp.Null(), f"__d{j}") for j in range(len(dcols))]
+            q_cols.append(S.col(ROW))
+            q = exp.select(*q_cols, copy=False).from_("__q", copy=False).where(
+                q_not_null, copy=False)
+            body: exp.Expression = exp.union(ev, q, distinct=False, copy=False)
+            et = T
+        else:
+            ev = exp.select(*ev_cols, copy=False).from_(f"__src_{src}", copy=False).where(
+                exp.and_(*not_null, copy=False), copy=False)
+            on = [exp.EQ(this=S.col(n, "e"), expression=k.copy())
+                  for n, k in zip(knames, q_keys, strict=True)]
+            on += [exp.LT(this=S.col(T, "e"), expression=S.col(T, "__q")),
+                   exp.GTE(this=S.col(T, "e"), expression=exp.Sub(
+                       this=S.col(T, "__q"), expression=S.lit(max(g.windows))))]
+            body = exp.select(
+                S.col(ROW, "__q"), S.col(T, "__q"), exp.alias_(S.col(T, "e"), "__et"),
+                S.col("__v", "e"), *[S.col(f"__l{i}", "e") for i in range(len(g.lanes))],
+                *[S.col(f"__d{j}", "e") for j in range(len(dcols))], copy=False,
+            ).from_("__q", copy=False).join(
+                exp.Subquery(this=ev, alias=exp.TableAlias(this=exp.to_identifier("e"))),
+                on=exp.and_(*on, copy=False), join_type="left", copy=False,
+            ).where(q_not_null, copy=False)
+            et = "__et"
+        tcol, ecol, v = S.col(T), S.col(et), S.col("__v")
+        prims: dict[tuple[str, int, int], str] = {}
+        prim_exprs: list[exp.Expression] = []
+
+        def when(lane: int, w: int) -> exp.Expression:
+            lane_c = S.col(f"__l{lane}")
+            if strategy == "window":
+                return lane_c
+            return exp.and_(lane_c, exp.GTE(this=ecol.copy(), expression=exp.Sub(
+                this=tcol.copy(), expression=S.lit(g.windows[w]))), copy=False)
+
+        def prim(kind: str, w: int, lane: int) -> exp.Expression:
+            key = (kind, w, lane)
+            if key not in prims:
+                if kind == "cnt":
+                    agg = exp.Count(this=S.case((when(lane, w), S.lit(1))))
+                elif kind == "s1":
+                    agg = exp.Sum(this=S.case((when(lane, w), v.copy())))
+                elif kind == "s2":
+                    big = "HUGEINT" if d == "duckdb" else "DECIMAL(38, 0)"
+                    agg = exp.Sum(this=S.case((when(lane, w), exp.Mul(
+                        this=S.cast(v.copy(), big), expression=v.copy()))))
+                elif kind == "mn":
+                    agg = exp.Min(this=S.case((when(lane, w), v.copy())))
+                elif kind == "mx":
+                    agg = exp.Max(this=S.case((when(lane, w), v.copy())))
+                elif kind == "last":
+                    agg = exp.Max(this=S.case((when(lane, w), S.pair(ecol.copy(), v.copy()))))
+                elif kind == "lt":
+                    agg = exp.Max(this=S.case((when(lane, w), ecol.copy())))
+                else:  # distinct: lane = spec index
+                    c, ln = g.distinct[lane]
+                    agg = exp.Count(this=exp.Distinct(expressions=[
+                        S.case((when(ln, w), S.col(f"__d{dcols.index(c)}")))]))
+                alias = f"__p{len(prims)}"
+                prims[key] = alias
+                if strategy == "window":
+                    agg = S.window(agg, part, tcol, g.windows[w])
+                prim_exprs.append(exp.alias_(agg, alias))
+            return S.col(prims[key])
+
+        finals = [exp.alias_(self._final(g, stat, w, lane, prim), name, quoted=True)
+                  for name, stat, w, lane in g.features]
+        sub = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("__u")))
+        inner = exp.select(S.col(ROW), S.col(T), *prim_exprs, copy=False).from_(sub, copy=False)
+        if strategy != "window":
+            inner = inner.group_by(S.col(ROW), S.col(T), copy=False)
+        out = exp.select(S.col(ROW), *finals, copy=False).from_(
+            exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("__w"))),
+            copy=False)
+        if strategy == "window":
+            out = out.where(_not_null(S.col(ROW)), copy=False)
+        return out
+
+    def _final(self, g: Group, stat: int, w: int, lane: int, prim: Any) -> exp.Expression:
+        kind = "distinct" if stat < 0 else STATS[stat]
+        if kind == "distinct":
+            return S.cast(prim("dc", w, lane), "DOUBLE")
+        if kind == "count":
+            return S.cast(prim("cnt", w, lane), "DOUBLE")
+        if kind == "sum":
+            return S.cast(exp.func("COALESCE", prim("s1", w, lane), S.lit(0)), "DOUBLE")
+        if kind == "mean":
+            return S.div(prim("s1", w, lane), prim("cnt", w, lane))
+        if kind == "min":
+            return S.cast(prim("mn", w, lane), "DOUBLE")
+        if kind == "max":
+            return S.cast(prim("mx", w, lane), "DOUBLE")
+        if kind == "std":
+            n = prim("cnt", w, lane)
+            num = exp.Sub(this=exp.Mul(this=n.copy(), expression=prim("s2", w, lane)),
+                          expression=exp.Mul(this=prim("s1", w, lane),
+                                             expression=prim("s1", w, lane)))
+            var = exp.Div(this=exp.func("GREATEST", S.cast(num, "DOUBLE"), S.lit(0.0)),
+                          expression=exp.Paren(this=exp.Mul(
+                              this=n.copy(), expression=exp.Paren(this=exp.Sub(
+                                  this=n.copy(), expression=S.lit(1.0))))))
+            return S.case((exp.GTE(this=n.copy(), expression=S.lit(2)), exp.func("SQRT", var)))
+        if kind == "last":
+            return S.cast(S.struct_field(prim("last", w, lane), "v", self.dialect), "DOUBLE")
+        if kind == "time_since_last":
+            return exp.Div(this=S.cast(exp.Sub(this=S.col(T), expression=prim("lt", w, lane)),
+                                       "DOUBLE"), expression=S.lit(1e6))
+        if kind == "share":
+            return S.div(prim("cnt", w, lane), prim("cnt", w, 0))
+        raise ValueError(kind)  # pragma: no cover
+
+    def _label_sql(self, entity: str, feats: list[Any]) -> exp.Expression:
+        d = self.dialect
+        labels = exp.select(
+            S.col("auth_id"),
+            exp.alias_(exp.Min(this=S.epoch_us(S.col("reported_at"), d)), "__known"),
+        ).from_("fraud_labels").where(exp.EQ(this=S.col("label"), expression=S.lit("fraud"))
+                                      ).group_by(S.col("auth_id"))
+        keys = self._keys(entity, "a")
+        knames = [f"__k{i}" for i in range(len(keys))]
+        fe = exp.select(*[exp.alias_(k, n) for k, n in zip(keys, knames, strict=True)],
+                        exp.alias_(S.epoch_us(S.col("ts", "a"), d), T), S.col("__known", "l")
+                        ).from_(exp.alias_(exp.to_table("authorizations"), "a")).join(
+            exp.Subquery(this=labels, alias=exp.TableAlias(this=exp.to_identifier("l"))),
+            on=exp.EQ(this=S.col("auth_id", "a"), expression=S.col("auth_id", "l")),
+        ).where(exp.and_(exp.EQ(this=S.col("message_type", "a"), expression=S.lit("purchase")),
+                         *[exp.Not(this=exp.Is(this=k.copy(), expression=exp.Null()))
+                           for k in keys]))
+        maxw = max(x.window_us for x in feats)
+        qt, ft = S.col(T, "q"), S.col(T, "fe")
+        on = [exp.EQ(this=S.col(k, "q") if k != "category" else S.col("category", "q"),
+                     expression=S.col(n, "fe"))
+              for k, n in zip(ENTITIES[entity].keys, knames, strict=True)]
+        on += [exp.LT(this=ft.copy(), expression=qt.copy()),
+               exp.GTE(this=ft.copy(), expression=exp.Sub(this=qt.copy(), expression=S.lit(maxw)))]
+        counts = []
+        for x in feats:
+            cond = exp.and_(
+                exp.GTE(this=ft.copy(), expression=exp.Sub(this=qt.copy(),
+                                                           expression=S.lit(x.window_us))),
+                exp.LTE(this=exp.Add(this=S.col("__known", "fe"), expression=S.lit(x.delay_us)),
+                        expression=qt.copy()))
+            counts.append(exp.alias_(exp.Count(this=S.case((cond, S.lit(1)))), f"__lc_{x.name}"))
+        q_keys = [S.col(k, "q") for k in ENTITIES[entity].keys]
+        return exp.select(S.col(ROW, "q"), *counts).from_(
+            exp.alias_(exp.to_table("__q"), "q")).join(
+            exp.Subquery(this=fe, alias=exp.TableAlias(this=exp.to_identifier("fe"))),
+            on=exp.and_(*on), join_type="left",
+        ).where(exp.and_(*[exp.Not(this=exp.Is(this=k, expression=exp.Null())) for k in q_keys])
+                ).group_by(S.col(ROW, "q"))
+
+    def _repayment_sql(self, entity: str, feats: list[Any]) -> exp.Expression:
+        d = self.dialect
+        lookback = feats[0].lookback_us
+        keys = self._keys(entity, None)
+        knames = [f"__k{i}" for i in range(len(keys))]
+        rep = exp.select(*[exp.alias_(k, n) for k, n in zip(keys, knames, strict=True)],
+                         exp.alias_(S.epoch_us(S.col("ts"), d), T),
+                         exp.alias_(S.cast(S.col("amount_fen"), "BIGINT"), "__v"),
+                         exp.alias_(S.cast(exp.Null(), "BIGINT"), ROW)).from_("repayments")
+        q = exp.select(*[exp.alias_(S.col(k), n) for k, n in
+                         zip(ENTITIES[entity].keys, knames, strict=True)],
+                       S.col(T), exp.alias_(exp.Null(), "__v"), S.col(ROW)).from_("__q")
+        union = exp.union(rep, q, distinct=False)
+        last = S.window(exp.Max(this=S.case((exp.Is(this=S.col(ROW), expression=exp.Null()),
+                                             S.pair(S.col(T), S.col("__v"))))),
+                        [S.col(n) for n in knames], S.col(T), lookback)
+        lr = exp.select(S.col(ROW), S.col(T), *[S.col(n) for n in knames],
+                        exp.alias_(last, "__last")).from_(
+            exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("__u"))))
+        lr = exp.select(S.col(ROW), S.col(T), *[S.col(n) for n in knames],
+                        exp.alias_(S.struct_field(S.col("__last"), "t", d), "__rt"),
+                        exp.alias_(S.struct_field(S.col("__last"), "v", d), "__rv")).from_(
+            exp.Subquery(this=lr, alias=exp.TableAlias(this=exp.to_identifier("__l")))
+        ).where(exp.Not(this=exp.Is(this=S.col(ROW), expression=exp.Null())))
+        pur = exp.select(*[exp.alias_(k, n) for k, n in zip(keys, knames, strict=True)],
+                         exp.alias_(S.epoch_us(S.col("ts"), d), T),
+                         exp.alias_(S.cast(S.col("amount_fen"), "BIGINT"), "__v")
+                         ).from_("authorizations").where(exp.and_(
+                             exp.EQ(this=S.col("message_type"), expression=S.lit("purchase")),
+                             exp.EQ(this=S.col("approved"), expression=exp.Boolean(this=True))))
+        on = [exp.EQ(this=S.col(n, "r"), expression=S.col(n, "p")) for n in knames]
+        on += [exp.GTE(this=S.col(T, "p"), expression=S.col("__rt", "r")),
+               exp.LT(this=S.col(T, "p"), expression=S.col(T, "r"))]
+        agg = exp.select(
+            S.col(ROW, "r"), S.col("__rt", "r"), S.col("__rv", "r"),
+            exp.alias_(exp.Count(this=S.col(T, "p")), "__n"),
+            exp.alias_(exp.Sum(this=S.col("__v", "p")), "__s"),
+            exp.alias_(exp.Min(this=S.col(T, "p")), "__ft"),
+        ).from_(exp.Subquery(this=lr, alias=exp.TableAlias(this=exp.to_identifier("r")))).join(
+            exp.Subquery(this=pur, alias=exp.TableAlias(this=exp.to_identifier("p"))),
+            on=exp.and_(*on), join_type="left",
+        ).group_by(S.col(ROW, "r"), S.col("__rt", "r"), S.col("__rv", "r"))
+        has = exp.Not(this=exp.Is(this=S.col("__rt"), expression=exp.Null()))
+        spend = exp.func("COALESCE", S.col("__s"), S.lit(0))
+        finals = []
+        for x in feats:
+            if x.measure == "count_since":
+                e = S.case((has, S.cast(S.col("__n"), "DOUBLE")))
+            elif x.measure == "spend_since":
+                e = S.case((has.copy(), S.cast(spend.copy(), "DOUBLE")))
+            elif x.measure == "spend_ratio":
+                e = S.case((has.copy(), S.div(spend.copy(), S.col("__rv"))))
+            else:
+                e = exp.Div(this=S.cast(exp.Sub(this=S.col("__ft"), expression=S.col("__rt")),
+                                        "DOUBLE"), expression=S.lit(1e6))
+            finals.append(exp.alias_(e, x.name, quoted=True))
+        return exp.select(S.col(ROW), *finals).from_(
+            exp.Subquery(this=agg, alias=exp.TableAlias(this=exp.to_identifier("__a"))))
+
+
+def _not_null(e: exp.Expression) -> exp.Expression:
+    return exp.Not(this=exp.Is(this=e, expression=exp.Null()))
+
+
+def _request_sql(r: RequestFeature) -> exp.Expression:
+    what = r.what
+    flag = lambda cond: S.case((cond, S.lit(1.0)), default=S.lit(0.0))  # noqa: E731
+    t = S.col(T, "__q")
+    if what == "amount":
+        return S.cast(S.col("amount_fen", "__q"), "DOUBLE")
+    if what == "hour":
+        return S.cast(S.hour_expr(t), "DOUBLE")
+    if what == "is_night":
+        return flag(S.night_expr(t))
+    if what == "is_online":
+        return flag(exp.In(this=S.col("channel", "__q"),
+                           expressions=[S.lit(c) for c in ("online_cnp", "wallet", "qr")]))
+    if what == "is_cross_border":
+        return S.cast(S.col("cross_border", "__q"), "DOUBLE")
+    head, _, tail = what.partition("_")
+    if head == "channel":
+        return flag(exp.EQ(this=S.col("channel", "__q"), expression=S.lit(tail)))
+    if head == "category":
+        return flag(exp.EQ(this=S.category_expr(S.col("mcc", "__q")), expression=S.lit(tail)))
+    if head == "band":
+        return flag(exp.EQ(this=S.band_expr(S.col("amount_fen", "__q")), expression=S.lit(tail)))
+    raise ValueError(f"unknown request feature {what!r}")  # pragma: no cover
+
+
+def _derived_sql(op: str, xs: list[exp.Expression]) -> exp.Expression:
+    if op == "ratio":
+        return S.div(xs[0], xs[1])
+    if op == "zscore":
+        x, m, s = xs
+        return S.case((exp.GT(this=s, expression=S.lit(0)),
+                       exp.Div(this=exp.Paren(this=exp.Sub(this=x, expression=m)),
+                               expression=s.copy())))
+    if op == "is_zero":
+        (a,) = xs
+        return S.case((exp.or_(exp.Is(this=a, expression=exp.Null()),
+                               exp.EQ(this=a.copy(), expression=S.lit(0))), S.lit(1.0)),
+                      default=S.lit(0.0))
+    raise ValueError(f"unknown op {op!r}")  # pragma: no cover

@@ -1,0 +1,369 @@
+"""Online engine: per-entity incremental state, read before update on every authorization.
+
+>>> from datetime import datetime, timedelta
+>>> from cardmind.units import TZ
+>>> from cardmind.features.definitions import Catalog, WindowFeature
+>>> cat = Catalog([WindowFeature(entity="card", aggregation="sum", column="amount_fen",
+...                              window="1h")])
+>>> engine = OnlineEngine(cat)
+>>> t0 = datetime(2026, 1, 1, 12, tzinfo=TZ)
+>>> auth = dict(auth_id="a1", ts=t0, card_token="c1", customer_id="u1", merchant_id="m1",
+...             terminal_id="t1", amount_fen=5000, mcc="5812", channel="qr", message_type="purchase",
+...             approved=True, cross_border=False)
+>>> engine.features_for(auth)
+{'card_amount_sum_1h': 0.0}
+>>> engine.update(auth)
+>>> engine.features_for({**auth, "auth_id": "a2", "ts": t0 + timedelta(minutes=5)})
+{'card_amount_sum_1h': 5000.0}
+
+Late and out-of-order events: an event at most ``allowed_lateness`` older than the newest event of
+its entity is inserted at its place, so every later read is exact (the batch engine's answer). An
+older one is *rejected* — recorded in :attr:`OnlineEngine.rejected` with the reason — because the
+state no longer holds the window it would belong to. Events with a missing key raise
+:class:`~cardmind.errors.InvalidInput` naming the column (the device is optional: without it the
+device features are null).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from cardmind.errors import InvalidInput
+from cardmind.features import vocab
+from cardmind.features.aggregates import WindowLog
+from cardmind.features.definitions import ENTITIES, Catalog, FeatureService
+from cardmind.features.plan import (
+    Group,
+    Plan,
+    code,
+    entity_key,
+    event_time,
+    event_value,
+    lane_mask,
+    virtual,
+)
+from cardmind.features.stores import MemoryStore, StateStore
+
+TABLES = ("authorizations", "repayments", "statements", "installment_plans", "fraud_labels")
+
+
+class _GroupRuntime:
+    """Precomputed gather indices for one group."""
+
+    def __init__(self, g: Group, index: dict[str, int]) -> None:
+        self.group = g
+        self.windows = g.windows_array() if g.windows else np.asarray([g.retention_us], np.int64)
+        self.n_lanes = len(g.lanes)
+        plain = [(n, s, w, lane) for n, s, w, lane in g.features if s >= 0]
+        dist = [(n, w, spec) for n, s, w, spec in g.features if s < 0]
+        W, L = len(self.windows), self.n_lanes
+        self.out = np.asarray([index[n] for n, *_ in plain], np.int64)
+        self.src = np.asarray([(s * W + w) * L + lane for _, s, w, lane in plain], np.int64)
+        self.dout = np.asarray([index[n] for n, *_ in dist], np.int64)
+        self.dsrc = np.asarray([spec * W + w for _, w, spec in dist], np.int64)
+        cols = g.distinct_columns
+        self.specs = np.asarray([(cols.index(c), lane) for c, lane in g.distinct],
+                                np.int64).reshape(-1, 2)
+        self.n_codes = len(cols)
+        lanes_id = hashlib.blake2b(repr((g.lanes, cols)).encode(), digest_size=4).hexdigest()
+        self.prefix = f"g:{g.entity}:{g.source}:{g.column}:{lanes_id}:"
+        empty = WindowLog(integer=g.integer, n_codes=self.n_codes)
+        self.empty = empty.get(0, self.windows, L).ravel()
+        self.empty_distinct = np.zeros(max(1, len(g.distinct)) * W)
+
+
+class OnlineEngine:
+    """Evaluate a catalog (or feature service) one authorization at a time."""
+
+    def __init__(self, catalog: Catalog | FeatureService, store: StateStore | None = None, *,
+                 allowed_lateness: str = "1h") -> None:
+        if isinstance(catalog, FeatureService):
+            catalog = catalog.catalog()
+        self.catalog = catalog
+        self.store = store if store is not None else MemoryStore()
+        self.allowed_lateness_us = vocab.parse_window(allowed_lateness)
+        self.plan = Plan(catalog)
+        self.names = self.plan.catalog.names()
+        self._index = {n: i for i, n in enumerate(self.names)}
+        self._out = np.asarray([self._index[n] for n in self.plan.outputs], np.int64)
+        self._out_names = list(self.plan.outputs)
+        self._groups = [_GroupRuntime(g, self._index) for g in self.plan.groups]
+        self._by_source: dict[str, list[_GroupRuntime]] = {}
+        for r in self._groups:
+            self._by_source.setdefault(r.group.source, []).append(r)
+        self._label_entities = self.plan.label_entities()
+        self.rejected: deque[str] = deque(maxlen=10_000)
+        self.n_rejected = 0
+
+    # --- read ----------------------------------------------------------------------------------
+
+    def features_for(self, auth: dict[str, Any]) -> dict[str, float]:
+        """Every output feature for the authorization ``auth`` (NaN where undefined).
+
+        Reads state only: call :meth:`update` afterwards to add the authorization to history.
+        """
+        vals = self.vector(auth)
+        return dict(zip(self._out_names, vals[self._out].tolist(), strict=True))
+
+    def vector(self, auth: dict[str, Any]) -> np.ndarray:
+        """All computed features (the catalog's closure, in ``self.names`` order) as an array."""
+        t = _time(auth)
+        attrs = virtual("authorizations", auth, t)
+        vals = np.full(len(self.names), np.nan)
+        logs: dict[tuple[str, str, str | None], WindowLog | None] = {}
+        get = self.store.get
+        for r in self._groups:
+            g = r.group
+            key = entity_key(g.entity, attrs)
+            if key is None:
+                _require(g.entity, attrs, "authorization")
+                continue
+            log = get(r.prefix + key)
+            logs[g.key] = log
+            if log is None:
+                vals[r.out] = r.empty[r.src]
+                if len(r.dout):
+                    vals[r.dout] = r.empty_distinct[r.dsrc]
+                continue
+            vals[r.out] = log.get(t, r.windows, r.n_lanes).ravel()[r.src]
+            if len(r.dout):
+                vals[r.dout] = log.get_distinct(t, r.windows, r.specs).ravel()[r.dsrc]
+        if self.plan.labels:
+            self._labels(vals, attrs, t)
+        if self.plan.repayments:
+            self._repayments(vals, attrs, t, logs)
+        for d in self.plan.request:
+            vals[self._index[d.name]] = _request_value(d.what, attrs, t)
+        for d in self.plan.derived:
+            vals[self._index[d.name]] = _derived(d.op, [vals[self._index[n]] for n in d.inputs])
+        return vals
+
+    def _labels(self, vals: np.ndarray, attrs: dict[str, Any], t: int) -> None:
+        for d in self.plan.labels:
+            key = entity_key(d.entity, attrs)
+            if key is None:
+                continue
+            log = self.store.get(f"lbl:{d.entity}:{key}")
+            count = 0.0
+            if log is not None:
+                ts, known, _, _ = log.arrays()
+                sel = (ts >= t - d.window_us) & (ts < t) & (known + d.delay_us <= t)
+                count = float(np.count_nonzero(sel))
+            if d.measure == "count":
+                vals[self._index[d.name]] = count
+            else:
+                n = vals[self._index[d.inputs[0]]]
+                vals[self._index[d.name]] = count / n if n > 0 else math.nan
+
+    def _repayments(self, vals: np.ndarray, attrs: dict[str, Any], t: int,
+                    logs: dict[Any, WindowLog | None]) -> None:
+        for d in self.plan.repayments:
+            key = entity_key(d.entity, attrs)
+            out = self._index[d.name]
+            rep = self.store.get(self._prefix(d.entity, "repayments", "amount_fen") + key)
+            if rep is None:
+                continue
+            rts, rval, _, _ = rep.arrays()
+            end = int(np.searchsorted(rts, t))
+            if end == 0 or rts[end - 1] < t - d.lookback_us:
+                continue
+            r_t = int(rts[end - 1])
+            first = int(np.searchsorted(rts, r_t))
+            r_amount = float(rval[first:end].max())
+            auth_rt = self._runtime(d.entity, "authorizations", "amount_fen")
+            purchases = self.store.get(auth_rt.prefix + key)
+            n, spend, first_t = 0, 0, None
+            if purchases is not None:
+                pts, pval, pmask, _ = purchases.arrays()
+                a, b = np.searchsorted(pts, r_t), np.searchsorted(pts, t)
+                bit = 1 << auth_rt.group.lanes.index("approved")
+                sel = (pmask[a:b] & bit) != 0
+                n = int(np.count_nonzero(sel))
+                spend = int(pval[a:b][sel].sum())
+                if n:
+                    first_t = int(pts[a:b][sel][0])
+            vals[out] = {
+                "count_since": float(n),
+                "spend_since": float(spend),
+                "spend_ratio": spend / r_amount if r_amount > 0 else math.nan,
+                "time_to_next_purchase": (first_t - r_t) / 1e6 if first_t is not None
+                else math.nan,
+            }[d.measure]
+
+    def _runtime(self, entity: str, source: str, column: str | None) -> _GroupRuntime:
+        return next(r for r in self._groups if r.group.key == (entity, source, column))
+
+    def _prefix(self, entity: str, source: str, column: str | None) -> str:
+        return self._runtime(entity, source, column).prefix
+
+    # --- write ---------------------------------------------------------------------------------
+
+    def update(self, event: dict[str, Any], table: str = "authorizations") -> None:
+        """Add one event of ``table`` to the state of every entity it belongs to."""
+        if table == "fraud_labels":
+            self._update_label(event)
+            return
+        if table not in TABLES:
+            raise InvalidInput(f"unknown event table {table!r}; known: {', '.join(TABLES)}")
+        try:
+            t = event_time(table, event)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        attrs = virtual(table, event, t)
+        runtimes = self._by_source.get(table, [])
+        keys = []
+        for r in runtimes:  # validate every key before touching any state
+            key = entity_key(r.group.entity, attrs)
+            if key is None:
+                _require(r.group.entity, attrs, f"{table} event")
+            keys.append(key)
+        for r, key in zip(runtimes, keys, strict=True):
+            if key is None:
+                continue
+            g = r.group
+            value = event_value(table, g.column, attrs)
+            if value is None:
+                continue
+            mask = lane_mask(table, g.lanes, attrs)
+            if mask == 0:
+                continue
+            skey = r.prefix + key
+            log = self.store.get(skey)
+            if log is None:
+                log = WindowLog(integer=g.integer, n_codes=r.n_codes)
+            newest = log.newest
+            if newest is not None and t < newest - self.allowed_lateness_us:
+                self._reject(f"{table} event at {t} is older than the allowed lateness behind "
+                             f"the newest event {newest} of {g.entity} {key!r}: not applied")
+                continue
+            codes = tuple(code(attrs.get(c)) for c in g.distinct_columns)
+            log.update(t, value, mask, codes)
+            log.revert(max(t, newest or t) - g.retention_us - self.allowed_lateness_us)
+            self.store.put(skey, log)
+        if table == "authorizations" and self._label_entities \
+                and event.get("message_type") == "purchase":
+            auth_id = event.get("auth_id")
+            if auth_id is None:
+                raise InvalidInput("authorization event has no auth_id")
+            self.store.put(f"auth:{auth_id}", {**{e: entity_key(e, attrs)
+                                                  for e in self._label_entities}, "ts": t})
+
+    def _update_label(self, event: dict[str, Any]) -> None:
+        auth_id = event.get("auth_id")
+        if auth_id is None:
+            raise InvalidInput("fraud_labels event has no auth_id")
+        if event.get("reported_at") is None:
+            raise InvalidInput(f"fraud label for {auth_id}: no reported_at")
+        if event.get("label") != "fraud" or not self._label_entities:
+            return
+        known = vocab.to_epoch_us(event["reported_at"])
+        info = self.store.get(f"auth:{auth_id}")
+        if info is None:
+            self._reject(f"fraud label for {auth_id}: authorization unknown to the online state "
+                         f"(older than retention, not a purchase, or never seen): not applied")
+            return
+        for entity, retention in self._label_entities.items():
+            key = info.get(entity)
+            if key is None:
+                continue
+            skey = f"lbl:{entity}:{key}"
+            log = self.store.get(skey) or WindowLog(integer=True, n_codes=1)
+            c = code(auth_id)
+            if np.any(log.arrays()[3][0] == c):
+                continue  # the same authorization labelled twice counts once
+            log.update(info["ts"], known, 1, (c,))
+            newest = log.newest or info["ts"]
+            log.revert(newest - retention - self.allowed_lateness_us)
+            self.store.put(skey, log)
+
+    def _reject(self, reason: str) -> None:
+        self.n_rejected += 1
+        self.rejected.append(reason)
+
+    def bootstrap(self, dataset: Any, until: Any = None) -> None:
+        """Build the state from a dataset's history: every event known before ``until``."""
+        limit = None if until is None else vocab.to_epoch_us(until)
+        for table in TABLES:
+            if not dataset.has(table):
+                continue
+            data = dataset.read(table)
+            rows = data.to_pylist()
+            if table == "fraud_labels":
+                rows.sort(key=lambda e: vocab.to_epoch_us(e["reported_at"]))
+                times = [vocab.to_epoch_us(e["reported_at"]) for e in rows]
+            else:
+                times = [event_time(table, e) for e in rows]
+                order = sorted(range(len(rows)), key=times.__getitem__)
+                rows, times = [rows[i] for i in order], [times[i] for i in order]
+            for e, t in zip(rows, times, strict=True):
+                if limit is not None and t >= limit:
+                    break
+                self.update(e, table)
+
+    def update_many(self, events: Iterable[dict[str, Any]], table: str = "authorizations") -> None:
+        """``update`` each event in turn (the same state as one by one)."""
+        for e in events:
+            self.update(e, table)
+
+
+def _time(auth: dict[str, Any]) -> int:
+    if auth.get("ts") is None:
+        raise InvalidInput("authorization has no ts")
+    try:
+        return vocab.to_epoch_us(auth["ts"])
+    except ValueError as exc:
+        raise InvalidInput(f"authorization ts: {exc}") from None
+
+
+def _require(entity: str, attrs: dict[str, Any], what: str) -> None:
+    ent = ENTITIES[entity]
+    if ent.optional:
+        return
+    missing = [k for k in ent.keys if attrs.get(k) is None]
+    if "category" in missing:
+        missing = ["mcc"]
+    raise InvalidInput(f"{what} rejected: missing key {', '.join(missing)} (needed by {entity} "
+                       f"features)")
+
+
+def _request_value(what: str, attrs: dict[str, Any], t: int) -> float:
+    if what == "amount":
+        v = attrs.get("amount_fen")
+        return math.nan if v is None else float(v)
+    if what == "hour":
+        return float(vocab.local_hour(t))
+    if what == "is_night":
+        return float(vocab.is_night(t))
+    if what == "is_online":
+        return float(attrs.get("channel") in ("online_cnp", "wallet", "qr"))
+    if what == "is_cross_border":
+        v = attrs.get("cross_border")
+        return math.nan if v is None else float(bool(v))
+    head, _, tail = what.partition("_")
+    if head == "channel":
+        return float(attrs.get("channel") == tail)
+    if head == "category":
+        return float(attrs.get("category") == tail)
+    if head == "band":
+        return float(attrs.get("amount_band") == tail)
+    raise ValueError(f"unknown request feature {what!r}")  # pragma: no cover
+
+
+def _derived(op: str, xs: list[float]) -> float:
+    if op == "ratio":
+        a, b = xs
+        return a / b if not (math.isnan(a) or math.isnan(b)) and b != 0 else math.nan
+    if op == "zscore":
+        x, m, s = xs
+        return (x - m) / s if not (math.isnan(x) or math.isnan(m) or math.isnan(s)) and s > 0 \
+            else math.nan
+    if op == "is_zero":
+        (a,) = xs
+        return 1.0 if math.isnan(a) or a == 0 else 0.0
+    raise ValueError(f"unknown op {op!r}")  # pragma: no cover
