@@ -93,10 +93,9 @@ class Dataset:
         """A DuckDB connection with one view per table present."""
         con = con or duckdb.connect()
         for table in self.tables():
-            con.execute(
-                f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet(?)",
-                [self.glob(table)],
-            )
+            # DDL cannot take prepared parameters: quote the path as a SQL string literal.
+            path = self.glob(table).replace("'", "''")
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{path}')")
         return con
 
 
