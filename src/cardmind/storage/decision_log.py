@@ -16,6 +16,9 @@ Durability contract of :class:`DecisionLogWriter` (tested by killing a process m
   never half written. ``flush()`` returns once everything queued before it is committed;
   ``close()`` flushes.
 - Inserts ignore an ``auth_id`` already logged, so a retried batch cannot duplicate rows.
+- A database that is down or locked is retried with back-off (nothing dropped; ``failures`` and
+  ``last_error`` say so); a row the database refuses (or that cannot be serialised) is counted in
+  ``bad_rows`` and the rest of its batch is written.
 
 >>> import tempfile
 >>> from cardmind.storage.base import create_all
@@ -41,6 +44,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Engine, Float, Integer, String, Text, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cardmind.storage.base import Base
@@ -221,6 +225,24 @@ class DecisionLogWriter:
             if stop:
                 return
 
+    def _write(self, grouped: dict[str, list[dict[str, Any]]]) -> None:
+        with self.engine.begin() as conn:
+            for table, rows in grouped.items():
+                for k in range(0, len(rows), _CHUNK):
+                    conn.execute(self._stmts[table], rows[k : k + _CHUNK])
+                    time.sleep(0)
+
+    def _write_one_by_one(self, grouped: dict[str, list[dict[str, Any]]]) -> None:
+        for table, rows in grouped.items():
+            for r in rows:
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(self._stmts[table], [r])
+                except SQLAlchemyError as exc:
+                    self.bad_rows += 1
+                    self.last_error = (f"{table} row refused by the database: "
+                                       f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+
     def _commit(self, items: list[tuple[str, dict[str, Any]]]) -> None:
         grouped: dict[str, list[dict[str, Any]]] = {}
         for i, (table, obj) in enumerate(items):
@@ -237,17 +259,16 @@ class DecisionLogWriter:
         delay = 0.05
         while True:
             try:
-                with self.engine.begin() as conn:
-                    for table, rows in grouped.items():
-                        for k in range(0, len(rows), _CHUNK):
-                            conn.execute(self._stmts[table], rows[k : k + _CHUNK])
-                            time.sleep(0)
+                self._write(grouped)
                 break
-            except Exception as exc:  # database down or locked: retry, never drop
+            except (OperationalError, OSError) as exc:  # database down or locked: retry
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except SQLAlchemyError:  # a row the database refuses: write the others one by one
+                self._write_one_by_one(grouped)
+                break
         with self._cond:
             self.committed += len(items)
             self._cond.notify_all()
