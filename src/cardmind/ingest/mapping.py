@@ -27,6 +27,7 @@ Bad mappings raise :class:`~cardmind.errors.InvalidInput` naming the file and th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,33 @@ FORMATS = ("csv", "parquet")
 UNITS = ("yuan", "fen")
 GENERATORS = ("row",)
 EXTRA_POLICIES = ("drop", "keep")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with the 1.2 core scalars: ``yes``/``no``/``on``/``off`` stay text, ``0200`` and
+    ``10:30`` stay text (YAML 1.1 would read them as True, octal 128 and 630), so code values
+    such as ``{yes: true, "0200": purchase}`` mean what they say."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, rx) for tag, rx in resolvers if tag.rsplit(":", 1)[-1] not in ("bool", "int", "float")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^[-+]?(?:(?:0|[1-9][0-9]*)\.[0-9]*(?:[eE][-+]?[0-9]+)?|(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+)$"
+    ),
+    list("-+0123456789"),
+)
 
 
 def _check_timezone(name: str) -> None:
@@ -196,7 +224,7 @@ class Mapping:
         """Read and validate a YAML mapping file."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
         except OSError as exc:
             raise InvalidInput(f"{path}: cannot read mapping ({exc.strerror})") from exc
         except yaml.YAMLError as exc:
