@@ -47,3 +47,19 @@ def test_failure_on_first_import_creates_no_folder(bank, monkeypatch):
         ingest(Mapping.load(bank.mapping()), bank.out)
     assert not bank.out.exists()
     assert sorted(p.name for p in bank.root.iterdir()) == ["mapping.yaml", "tx.csv"]
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_dataset(bank):
+    bank.write(tx_rows(2))
+    precious = bank.root / "documents"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("do not delete")
+    from cardmind.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="exists and is not a cardmind dataset"):
+        ingest(Mapping.load(bank.mapping()), precious)
+    assert (precious / "thesis.txt").read_text() == "do not delete"
+    empty = bank.root / "empty"
+    empty.mkdir()
+    ingest(Mapping.load(bank.mapping()), empty)
+    assert Dataset(empty).read("authorizations").num_rows == 2

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from cardmind import schema
-from cardmind.dataset import DatasetWriter
+from cardmind.dataset import MANIFEST, DatasetWriter
 from cardmind.errors import InvalidInput
 from cardmind.ingest.mapping import Mapping, TableMapping
 from cardmind.ingest.preflight import preflight
@@ -69,13 +69,20 @@ def ingest(
     protected: dict[str, list[str]] = {}
     manifest: dict[str, Any] = {
         "source": "ingest",
-        "mapping": str(mapping.path) if mapping.path else None,
+        "mapping": str(mapping.path.resolve()) if mapping.path else None,
         "mapping_sha256": hashlib.sha256(mapping.path.read_bytes()).hexdigest()
         if mapping.path and mapping.path.is_file()
         else None,
         "timezone_naive": mapping.timezone,
     }
     out = Path(out)
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())
+    ):
+        raise InvalidInput(
+            f"{out}: exists and is not a cardmind dataset; refusing to replace it (choose a new "
+            "folder or an earlier import's folder)"
+        )
     with DatasetWriter(out, manifest=manifest) as writer:
         auth_cards = None
         reader = SourceCache(mapping, headers)
