@@ -78,3 +78,27 @@ def test_unmapped_outcome_value_is_rejected(bank):
         InvalidInput, match=r"protected: \['personal_status_and_sex', 'foreign_worker'\]"
     ):
         ingest(m, bank.out)
+
+
+def test_extra_columns_are_scanned_for_card_numbers_and_typed_across_files(bank):
+    (bank.root / "a.csv").write_text("age_in_years,ref,note\n30,12,x\n41,6222021234567894,y\n")
+    (bank.root / "b.csv").write_text("age_in_years,ref,note\n50,R-7,z\n")
+    m = Mapping.from_dict(
+        {
+            "tables": {
+                "applications": {
+                    "source": ["a.csv", "b.csv"],
+                    "columns": {"age": "age_in_years"},
+                    "extra_columns": "keep",
+                }
+            }
+        },
+        base_dir=bank.root,
+    )
+    report = ingest(m, bank.out)
+    apps = Dataset(bank.out).read("applications")
+    assert apps.column("ref").to_pylist() == ["12", "R-7"]  # int in a.csv, text in b.csv
+    assert apps.column("application_id").to_pylist() == ["a-000001", "b-000001"]
+    assert report.tables["applications"].rejected == 1
+    q = (bank.out / "_quarantine" / "applications.csv").read_text()
+    assert '"a.csv",3,"ref"' in q and "6222021234567894" not in q

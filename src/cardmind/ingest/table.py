@@ -204,11 +204,12 @@ def _load_file(
     if tm.extra_columns == "keep":
         for name in extras_of(tm, header):
             extras[name] = coerce.infer_extra(src.table.column(name))
-            if pa.types.is_string(extras[name].type) and name not in tm.pan_scan_exclude:
+            if name not in tm.pan_scan_exclude:
                 text_targets.append((name, name))
 
     for target, source in text_targets:
-        values = cols.get(target, extras.get(target))
+        # Extras are scanned as written: a column of card numbers must not pass as integers.
+        values = cols[target] if target in cols else coerce.clean_text(src.table.column(source))
         reject(
             find_pans(values),
             kind="pan_in_text",
@@ -301,6 +302,12 @@ class Loaded:
 def _concat_good(results: list[_FileResult]) -> tuple[pa.Table, list[str]]:
     names = list(dict.fromkeys(k for r in results for k in r.columns))
     extra_names = list(dict.fromkeys(k for r in results for k in r.extras))
+    for name in extra_names:  # files that disagree on an extra column's type: keep it as text
+        types = {r.extras[name].type for r in results if name in r.extras}
+        if len(types) > 1:
+            for r in results:
+                if name in r.extras:
+                    r.extras[name] = coerce.clean_text(r.extras[name])
     parts = []
     for r in results:
         keep = pa.array(~r.bad)
