@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cardmind.privacy import tokenize_pan
+from cardmind.privacy import contains_pan, tokenize_pan
 from cardmind.schema import ACQUISITION_CHANNELS
 from cardmind.simulate import reference as ref
 from cardmind.simulate.calendar import DAY
@@ -47,6 +47,26 @@ def luhn_pans(rng: np.random.Generator, n: int) -> list[str]:
     check = (10 - dbl.sum(axis=1) % 10) % 10
     digits = np.concatenate([body, check[:, None]], axis=1)
     return ["".join(map(str, row)) for row in digits.tolist()]
+
+
+def _tokens(rng: np.random.Generator, n: int, pan_key: bytes) -> tuple[list[str], list[str]]:
+    """Tokens and last four digits of ``n`` fresh card numbers (the numbers are then dropped).
+
+    A hex token can, by chance (~0.2 %), contain a 13+ digit run that passes Luhn and would trip
+    every PAN detector downstream; such cards get another number, so tokens are "PAN-safe".
+    """
+    tokens: list[str] = []
+    last4: list[str] = []
+    seen: set[str] = set()
+    while len(tokens) < n:
+        for pan in luhn_pans(rng, n - len(tokens)):
+            token, l4 = tokenize_pan(pan, key=pan_key)
+            if token in seen or contains_pan(token):
+                continue
+            seen.add(token)
+            tokens.append(token)
+            last4.append(l4)
+    return tokens, last4
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -428,14 +448,7 @@ def build_world(rng: np.random.Generator, cfg, *, pan_key: bytes) -> World:
         -1,
     ).astype(np.int64)
 
-    pans = luhn_pans(rng, n)
-    tokens: list[str] = []
-    last4: list[str] = []
-    for pan in pans:
-        t, l4 = tokenize_pan(pan, key=pan_key)
-        tokens.append(t)
-        last4.append(l4)
-    del pans
+    tokens, last4 = _tokens(rng, n, pan_key)
 
     n_m = max(300, round(n0 * pop.merchants_per_1000_cards / 1000))
     m_cat, m_city, m_online, m_onb, m_term = _merchants(rng, n_m, start_day)

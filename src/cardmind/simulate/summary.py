@@ -90,6 +90,7 @@ class Summary:
 def connect(ds: Dataset) -> duckdb.DuckDBPyConnection:
     """DuckDB views over the dataset's tables (literal paths: DuckDB cannot prepare a view)."""
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
     for table in ds.tables():
         pattern = ds.glob(table).replace("'", "''")
         con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{pattern}')")

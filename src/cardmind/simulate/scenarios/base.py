@@ -42,7 +42,7 @@ class ScenarioParams:
                 continue
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-            if name.endswith(_PROBABILITY_SUFFIXES) and value > 1:
+            if (name == "rate" or name.endswith(_PROBABILITY_SUFFIXES)) and value > 1:
                 raise ValueError(f"{name} is a probability and must be <= 1, got {value}")
         for name, value in values.items():
             if name.endswith("_min"):

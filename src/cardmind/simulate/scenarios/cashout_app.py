@@ -89,6 +89,9 @@ class CashoutApp(Scenario):
         before = rng.uniform(p.repay_days_before_due_min, p.repay_days_before_due_max, e)
         rep_ts = ctx.due_ts[cards] - 86_399 + 10 * 3600 - (before * DAY).astype(np.int64)
         rep_ts = np.maximum(rep_ts, ctx.cut_ts[cards] + 3600)
+        inside = rep_ts < w.end_day * DAY  # the run ends before a later repayment
+        cards, ring, rep_ts = cards[inside], ring[inside], rep_ts[inside]
+        e = len(cards)
         ctx.rep_mode[cards] = 1
         ctx.rep_ts[cards] = rep_ts
         k = rng.integers(p.purchases_min, p.purchases_max + 1, e)
