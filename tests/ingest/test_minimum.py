@@ -87,3 +87,53 @@ def test_minimum_mapping_is_enforced(bank):
     }
     with pytest.raises(InvalidInput, match="must fill ts"):
         ingest(Mapping.load(bank.mapping(data)), bank.out)
+
+
+def test_several_files_per_table_and_labels_from_their_own_file(bank):
+    header = "id,customer,terminal,amount,time"
+    bank.write(
+        ["a1,c1,T1,1,2024-05-01 10:00:00", "a2,c2,T1,2,2024-05-01 10:01:00"],
+        header=header,
+        name="jan.csv",
+    )
+    bank.write(
+        ["a3,c3,T2,3,2024-06-01 10:00:00", "a1,c9,T9,9,2024-06-01 11:00:00"],
+        header=header,
+        name="feb.csv",
+    )
+    bank.write(["a3,chargeback", "a2,fraud", "zz,fraud"], header="txn,kind", name="labels.csv")
+    data = {
+        "tables": {
+            "authorizations": {
+                "source": ["jan.csv", "feb.csv"],
+                "columns": {
+                    "auth_id": "id",
+                    "customer_id": "customer",
+                    "terminal_id": "terminal",
+                    "amount_fen": {"from": "amount", "unit": "fen"},
+                    "ts": "time",
+                },
+            },
+            "fraud_labels": {
+                "source": "labels.csv",
+                "columns": {"auth_id": "txn", "label": "kind"},
+            },
+        }
+    }
+    report = ingest(Mapping.load(bank.mapping(data)), bank.out)
+    ds = Dataset(bank.out)
+    assert ds.read("authorizations").column("auth_id").to_pylist() == ["a1", "a2", "a3"]
+    labels = ds.read("fraud_labels")
+    assert dict(
+        zip(
+            labels.column("auth_id").to_pylist(),
+            labels.column("card_token").to_pylist(),
+            strict=True,
+        )
+    ) == {
+        "a3": "c3",
+        "a2": "c2",
+    }
+    q = (bank.out / "_quarantine" / "authorizations.csv").read_text()
+    assert "duplicate 'a1', first at jan.csv line 2 (kept)" in q and '"feb.csv",3' in q
+    assert report.tables["fraud_labels"].rejected == 1

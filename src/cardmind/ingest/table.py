@@ -373,7 +373,9 @@ def load_table(
 
     # Labels: the card comes from the authorization; labels of unloaded authorizations rejected.
     if tm.table == "fraud_labels" and auth_cards is not None:
-        pos = pc.index_in(data.column("auth_id"), value_set=auth_cards.column("auth_id"))
+        pos = pc.index_in(
+            data.column("auth_id"), value_set=auth_cards.column("auth_id").combine_chunks()
+        )
         known = coerce._mask(pc.is_valid(pos))
         _reject_rows(
             data,
