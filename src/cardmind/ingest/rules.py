@@ -66,6 +66,6 @@ ESSENTIALS: dict[str, list[tuple[str, ...]]] = {
     "fraud_labels": [("auth_id",), ("label",)],
     "repayments": [("ts",), ("amount_fen",), ("card_token", "customer_id")],
     "statements": [("statement_date",), ("card_token", "customer_id")],
-    "cards": [("card_token",)],
+    "cards": [("card_token", "customer_id")],
     "application_outcomes": [("application_id",), ("bad",)],
 }

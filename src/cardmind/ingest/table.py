@@ -329,6 +329,11 @@ def load_table(
     report: TableReport,
     reader: SourceCache,
 ) -> Loaded:
+    """Load every source file of one table; return its good rows and what was filled how.
+
+    ``auth_cards`` (``auth_id``, ``card_token`` of the authorizations already loaded) lets fraud
+    labels take their card from the authorization and rejects labels of unloaded ones.
+    """
     spec = schema.TABLES[tm.table]
     key = get_settings().pan_key_bytes()
     pk = spec.primary_key
