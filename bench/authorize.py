@@ -1,0 +1,188 @@
+"""Benchmark: in-process authorization decisions per second and latency percentiles.
+
+Streams the last ``--days`` of a simulated dataset (default: the ``tiny`` preset, generated into a
+temporary folder) through ``AuthorizationEngine.decide`` after bootstrapping state from the
+period before, pinned to one CPU core. Three feature set-ups are measured:
+
+- ``basic``: the engine's built-in minimal catalog (12 features);
+- ``model-service``: the served model's feature service from the online catalog
+  (``cardmind.features.OnlineEngine``) — what production runs;
+- ``full-catalog``: every feature of the default online catalog computed per decision (3,000+).
+
+The model is the registry's production fraud model when there is one; otherwise a LightGBM model
+of realistic size (``--trees`` trees, 31 leaves, ``--n-features`` catalog features) is trained on
+random data just to have something to serve: speed does not depend on what the trees learned.
+Time per decision is measured around ``decide`` (request already parsed, log write enqueued).
+
+    python bench/authorize.py [--data DIR] [--days 20] [--full-limit 1500]
+
+Prints a table and writes ``bench/results/authorize.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results" / "authorize.json"
+
+
+def _dataset(args: argparse.Namespace, tmp: Path) -> Path:
+    if args.data:
+        return Path(args.data)
+    os.environ.setdefault("CARDMIND_PAN_KEY", "bench-key-not-secret")
+    from cardmind.simulate import load_preset, simulate
+
+    out = tmp / "data"
+    simulate(load_preset("tiny", seed=0), out)
+    return out
+
+
+def _model(args: argparse.Namespace):
+    import lightgbm as lgb
+
+    from cardmind.features import default_catalog
+    from cardmind.models.scoring import ScoringModel
+
+    try:
+        from cardmind.models.registry import load
+
+        return load("fraud", "production"), "registry production"
+    except Exception:
+        pass
+    names = default_catalog().names()
+    step = max(1, len(names) // args.n_features)
+    chosen = names[::step][: args.n_features]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, len(chosen)))
+    y = (X[:, 0] + X[:, 1] + rng.normal(size=5000) > 2.5).astype(int)
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 31,
+                         "min_data_in_leaf": 5}, lgb.Dataset(X, y), num_boost_round=args.trees)
+    model = ScoringModel(model_text=booster.model_to_string(),
+                         metadata={"feature_names": chosen, "version": "bench-synthetic"})
+    return model, f"synthetic ({args.trees} trees, {len(chosen)} features)"
+
+
+def _requests(data: Path, days: int):
+    from cardmind.decisions._data import connect
+    from cardmind.decisions.replay import _REQUEST_FIELDS
+    from cardmind.decisions.types import AuthorizationRequest
+
+    _, con = connect(data)
+    end = con.execute("SELECT max(ts) FROM authorizations").fetchone()[0]
+    start = end - timedelta(days=days)
+    rows = con.execute(f"SELECT {', '.join(_REQUEST_FIELDS)} FROM authorizations "
+                       "WHERE ts >= $1 ORDER BY ts, auth_id", [start]).fetchall()
+    reqs = [AuthorizationRequest(**dict(zip(_REQUEST_FIELDS, r, strict=True))) for r in rows]
+    return start, reqs
+
+
+def _run(name: str, data: Path, start, reqs, model, features, tmp: Path, limit: int | None):
+    from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
+
+    cfg = EngineConfig(db_url=f"sqlite:///{tmp / f'{name}.db'}")
+    t = time.perf_counter()
+    engine = AuthorizationEngine.from_dataset(data, until=start, config=cfg, model=model,
+                                              features=features)
+    if features is not None:
+        from cardmind.decisions.online import bootstrap_features
+
+        bootstrap_features(features, data, start)
+    setup_s = time.perf_counter() - t
+    todo = reqs[:limit] if limit else reqs
+    lat = np.empty(len(todo))
+    standin = 0
+    gc.collect()
+    gc.freeze()
+    t0 = time.perf_counter()
+    for i, r in enumerate(todo):
+        a = time.perf_counter_ns()
+        d = engine.decide(r)
+        lat[i] = (time.perf_counter_ns() - a) / 1000
+        standin += d.standin
+    wall = time.perf_counter() - t0
+    gc.unfreeze()
+    t = time.perf_counter()
+    engine.close()
+    drain_s = time.perf_counter() - t
+    p50, p99, p999 = np.percentile(lat, [50, 99, 99.9])
+    return {
+        "setup": name, "decisions": len(todo), "decisions_per_s": len(todo) / wall,
+        "p50_us": float(p50), "p99_us": float(p99), "p999_us": float(p999),
+        "mean_us": float(lat.mean()), "standin": int(standin), "bootstrap_s": setup_s,
+        "log_drain_s": drain_s,
+        "n_features": len(getattr(features, "_out_names", None) or
+                          getattr(features, "feature_names", ()) or ()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="dataset folder (default: simulate the tiny preset)")
+    ap.add_argument("--days", type=int, default=20, help="replay window (days)")
+    ap.add_argument("--full-limit", type=int, default=1500,
+                    help="decisions measured with the full catalog (it is slow)")
+    ap.add_argument("--trees", type=int, default=300)
+    ap.add_argument("--n-features", type=int, default=60)
+    ap.add_argument("--skip-full", action="store_true")
+    args = ap.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    tmp = Path(tempfile.mkdtemp(prefix="cm-bench-auth-"))
+    os.environ.setdefault("CARDMIND_HOME", str(tmp / "home"))
+    from cardmind.decisions.online import BasicOnlineFeatures, serving_features
+    from cardmind.features import OnlineEngine, default_catalog
+
+    data = _dataset(args, tmp)
+    model, model_desc = _model(args)
+    compiled = False
+    try:
+        compiled = bool(model.compile())
+    except Exception:
+        compiled = False
+    start, reqs = _requests(data, args.days)
+    print(f"{len(reqs):,} authorizations, model: {model_desc}, compiled trees: {compiled}",
+          file=sys.stderr)
+    rows = []
+
+    class BasicModel:  # the same trees, fed the basic features by position
+        feature_names = BasicOnlineFeatures.feature_names
+        version = getattr(model, "version", None)
+
+        def predict_one(self, row):
+            vals = list(row.values())
+            return model.predict_one({n: vals[i % len(vals)] for i, n in enumerate(model.feature_names)})
+
+    rows.append(_run("basic", data, start, reqs, BasicModel(), None, tmp, None))
+    rows.append(_run("model-service", data, start, reqs, model, serving_features(model), tmp, None))
+    if not args.skip_full:
+        rows.append(_run("full-catalog", data, start, reqs, model, OnlineEngine(default_catalog()),
+                         tmp, args.full_limit))
+    header = f"{'setup':<15}{'features':>9}{'decisions':>11}{'dec/s':>10}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}{'stand-in':>9}"
+    print(header)
+    for r in rows:
+        print(f"{r['setup']:<15}{r['n_features']:>9}{r['decisions']:>11,}{r['decisions_per_s']:>10,.0f}"
+              f"{r['p50_us']:>9.0f}{r['p99_us']:>9.0f}{r['p999_us']:>10.0f}{r['standin']:>9}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "bench": "authorize", "model": model_desc, "compiled_trees": compiled,
+        "cpu": platform.processor() or platform.machine(), "pinned_cores": 1,
+        "load_avg": os.getloadavg(), "median_p50_us": statistics.median(r["p50_us"] for r in rows),
+        "results": rows,
+    }, indent=2))
+    print(f"wrote {RESULTS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
