@@ -42,7 +42,7 @@ class LightGBMChallenger:
         learning_rate: float = 0.03,
         num_leaves: int = 15,
         min_child_samples: int = 20,
-        n_jobs: int = 2,
+        n_jobs: int = 1,
         seed: int = 0,
         name: str = "lightgbm",
     ) -> None:
