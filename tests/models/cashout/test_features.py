@@ -33,14 +33,14 @@ def test_one_row_per_purchase_and_repayment(cashout_ds):
 
 def test_cycled_card_shows_the_pattern_and_ordinary_card_does_not(cashout_ds):
     f = card_cycle_features(cashout_ds)
-    cyc = [r for r in _rows(f, CYCLER) if r["third_party_share"]]
+    cyc = [r for r in _rows(f, CYCLER) if r["third_party_repay"]]
     assert cyc, "the cycled card has a third-party repayment"
     peak = max(cyc, key=lambda r: r["spend_after_repay_ratio"])
-    assert peak["third_party_share"] > 0.5
+    assert peak["third_party_repay"] > 0.5
     assert 0.85 <= peak["spend_after_repay_ratio"] <= 1.3  # repayment + fee spent again
     assert peak["young_merchant_share"] > 0.5
     ordinary = _rows(f, ORDINARY)
-    assert all(not r["third_party_share"] for r in ordinary)
+    assert all(not r["third_party_repay"] for r in ordinary)
     assert all(r["young_merchant_share"] in (None, 0.0) for r in ordinary)
 
 

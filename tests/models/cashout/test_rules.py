@@ -23,8 +23,8 @@ def test_unsafe_or_unknown_conditions_are_refused(cond, match):
 
 
 def test_rule_knows_its_features_and_round_trips():
-    r = _rule("third_party_share >= 0.5 AND n_purchases BETWEEN 2 AND 9")
-    assert r.features == ("third_party_share", "n_purchases")
+    r = _rule("third_party_repay >= 0.5 AND n_purchases BETWEEN 2 AND 9")
+    assert r.features == ("third_party_repay", "n_purchases")
     assert r.needs_repayments
     assert Rule.from_dict(r.to_dict()) == r
 
@@ -36,6 +36,6 @@ def test_default_rules_have_both_languages():
 
 
 def test_null_feature_never_fires():
-    t = pa.table({"third_party_share": pa.array([None, 0.9, 0.1], pa.float64())})
-    out = evaluate_rules(t, (_rule("third_party_share >= 0.5"),))
+    t = pa.table({"third_party_repay": pa.array([None, 0.9, 0.1], pa.float64())})
+    out = evaluate_rules(t, (_rule("third_party_repay >= 0.5"),))
     assert out.column("r").to_pylist() == [False, True, False]

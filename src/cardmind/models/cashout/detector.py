@@ -133,7 +133,7 @@ class CashoutDetector:
             "bagging_fraction": 0.8,
             "bagging_freq": 1,
             "seed": p.seed,
-            "num_threads": 2,
+            "num_threads": 1,
             "deterministic": True,
             "force_col_wise": True,
             "verbose": -1,

@@ -16,8 +16,8 @@ Without a ``repayments`` table the repayment features are unavailable: :func:`ca
 then returns the reduced feature set (:data:`REDUCED_FEATURES`) and sets ``reduced_features``.
 
 >>> [f for f in FEATURES if f not in REDUCED_FEATURES]  # doctest: +NORMALIZE_WHITESPACE
-['repaid_to_limit', 'third_party_share', 'spend_after_repay_ratio', 'hours_since_first_repay',
- 'merchant_tp_pattern_share']
+['repaid_to_limit', 'third_party_repay', 'spend_after_repay_ratio', 'hours_since_repay',
+ 'purchases_since_repay', 'merchant_tp_pattern_share']
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from cardmind.units import TIMEZONE_NAME
 #: Features that need the repayments table.
 REPAYMENT_FEATURES: tuple[str, ...] = (
     "repaid_to_limit",
-    "third_party_share",
+    "third_party_repay",
     "spend_after_repay_ratio",
-    "hours_since_first_repay",
+    "hours_since_repay",
+    "purchases_since_repay",
     "merchant_tp_pattern_share",
 )
 
@@ -45,9 +46,10 @@ FEATURES: tuple[str, ...] = (
     "n_purchases",
     "spend_to_limit",
     "repaid_to_limit",
-    "third_party_share",
+    "third_party_repay",
     "spend_after_repay_ratio",
-    "hours_since_first_repay",
+    "hours_since_repay",
+    "purchases_since_repay",
     "hours_since_cycle_start",
     "n_merchants",
     "merchant_hhi",
@@ -70,13 +72,17 @@ REDUCED_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f not in REPAYM
 FEATURE_DOCS: dict[str, tuple[str, str]] = {
     "n_purchases": ("purchases in the cycle so far", "本期消费笔数"),
     "spend_to_limit": ("spend in the cycle / credit limit", "本期消费额占额度比例"),
-    "repaid_to_limit": ("repayments in the cycle / credit limit", "本期还款额占额度比例"),
-    "third_party_share": ("share of repayments paid by a third party", "第三方代为还款占比"),
-    "spend_after_repay_ratio": (
-        "spend within 7 days after the first repayment / repayments",
-        "还款后7天内消费额与还款额之比",
+    "repaid_to_limit": ("latest repayment / credit limit", "最近一笔还款额占额度比例"),
+    "third_party_repay": (
+        "latest repayment paid by a third party (1) or not (0)",
+        "最近一笔还款由第三方代还",
     ),
-    "hours_since_first_repay": ("hours since the cycle's first repayment", "距本期首次还款小时数"),
+    "spend_after_repay_ratio": (
+        "spend since the latest repayment / that repayment",
+        "最近一笔还款后的消费额与还款额之比",
+    ),
+    "hours_since_repay": ("hours since the latest repayment", "距最近一笔还款小时数"),
+    "purchases_since_repay": ("purchases since the latest repayment", "最近一笔还款后的消费笔数"),
     "hours_since_cycle_start": ("hours since the statement date", "距账单日小时数"),
     "n_merchants": ("distinct merchants in the cycle", "本期交易商户数"),
     "merchant_hhi": ("spend concentration across merchants (HHI)", "消费集中于少数商户的程度"),
@@ -113,6 +119,7 @@ class FeatureConfig:
     """
 
     repay_window_days: int = 7
+    min_repay_share: float = 0.05
     tp_pattern_days: int = 5
     merchant_window_days: int = 30
     young_merchant_days: int = 180
@@ -123,6 +130,8 @@ class FeatureConfig:
         for name in ("repay_window_days", "tp_pattern_days", "merchant_window_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.min_repay_share <= 1:
+            raise ValueError(f"min_repay_share must be in [0, 1], got {self.min_repay_share}")
         if self.young_merchant_days < 0:
             raise ValueError(f"young_merchant_days must be >= 0, got {self.young_merchant_days}")
         if self.round_unit_fen < 1:
@@ -214,11 +223,32 @@ ev AS (
     LEFT JOIN merchants m ON e.merchant_id = m.merchant_id
     LEFT JOIN merchant_hist mh ON e.merchant_id = mh.merchant_id AND CAST(e.ts AS DATE) = mh.day
 ),
+-- the anchor: the card's latest repayment of at least min_repay_share of the line, across cycles
+s0 AS (
+    SELECT *,
+      sum(CASE WHEN is_p THEN amount_fen ELSE 0 END) OVER (
+          PARTITION BY card_token ORDER BY ts, ord, event_id ROWS UNBOUNDED PRECEDING) AS cum_spend,
+      sum(CASE WHEN is_p THEN 1 ELSE 0 END) OVER (
+          PARTITION BY card_token ORDER BY ts, ord, event_id ROWS UNBOUNDED PRECEDING) AS cum_n,
+      NOT is_p AND amount_fen >= {cfg.min_repay_share} * lim AS is_anchor
+    FROM ev
+),
+s0b AS (
+    SELECT *,
+      last_value(CASE WHEN is_anchor THEN ts END IGNORE NULLS) OVER wc AS anchor_ts,
+      last_value(CASE WHEN is_anchor THEN amount_fen END IGNORE NULLS) OVER wc AS anchor_amt,
+      last_value(CASE WHEN is_anchor THEN cum_spend END IGNORE NULLS) OVER wc AS anchor_spend,
+      last_value(CASE WHEN is_anchor THEN cum_n END IGNORE NULLS) OVER wc AS anchor_n,
+      last_value(CASE WHEN is_anchor THEN third_party::INT END IGNORE NULLS) OVER wc AS anchor_tp
+    FROM s0
+    WINDOW wc AS (PARTITION BY card_token ORDER BY ts, ord, event_id
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
 s1 AS (
     SELECT *,
+      anchor_ts IS NOT NULL AND ts - anchor_ts <= INTERVAL {cfg.repay_window_days} DAY AS recent,
       CASE WHEN is_p THEN amount_fen ELSE 0 END AS p_amt,
       CASE WHEN is_p THEN 0 ELSE amount_fen END AS r_amt,
-      min(CASE WHEN NOT is_p THEN ts END) OVER ({w}) AS first_repay_ts,
       coalesce(sum(CASE WHEN is_p THEN amount_fen END) OVER (
           PARTITION BY card_token, cycle_end, merchant_id ORDER BY ts, ord, event_id
           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::DOUBLE AS prior_m_amt,
@@ -231,17 +261,12 @@ s1 AS (
       CASE WHEN is_p AND row_number() OVER (
           PARTITION BY card_token, cycle_end, amount_fen, is_p ORDER BY ts, ord, event_id) > 1
           THEN 1 ELSE 0 END AS repeat_amount
-    FROM ev
+    FROM s0b
 ),
 s2 AS (
     SELECT *,
       sum(p_amt) OVER ({w}) AS spend,
       sum(CASE WHEN is_p THEN 1 ELSE 0 END) OVER ({w}) AS n_p,
-      sum(r_amt) OVER ({w}) AS repaid,
-      sum(CASE WHEN third_party THEN r_amt ELSE 0 END) OVER ({w}) AS repaid_tp,
-      sum(CASE WHEN is_p AND first_repay_ts IS NOT NULL
-                    AND ts <= first_repay_ts + INTERVAL {cfg.repay_window_days} DAY
-               THEN amount_fen ELSE 0 END) OVER ({w}) AS spend_after_repay,
       sum(CASE WHEN is_p THEN 2 * prior_m_amt * amount_fen + amount_fen::DOUBLE * amount_fen
                ELSE 0 END) OVER ({w}) AS sum_m_sq,
       sum(p_amt::DOUBLE * p_amt) OVER ({w}) AS sum_sq,
@@ -266,11 +291,11 @@ SELECT
   CASE WHEN is_p THEN 'purchase' ELSE 'repayment' END AS event,
   n_p::DOUBLE AS n_purchases,
   spend::DOUBLE / lim AS spend_to_limit,
-  repaid::DOUBLE / lim AS repaid_to_limit,
-  CASE WHEN repaid > 0 THEN repaid_tp::DOUBLE / repaid END AS third_party_share,
-  CASE WHEN repaid > 0 THEN spend_after_repay::DOUBLE / repaid END AS spend_after_repay_ratio,
-  CASE WHEN first_repay_ts IS NOT NULL
-       THEN epoch(ts - first_repay_ts) / 3600.0 END AS hours_since_first_repay,
+  CASE WHEN recent THEN anchor_amt::DOUBLE / lim END AS repaid_to_limit,
+  CASE WHEN recent THEN anchor_tp::DOUBLE END AS third_party_repay,
+  CASE WHEN recent THEN (cum_spend - anchor_spend)::DOUBLE / anchor_amt END AS spend_after_repay_ratio,
+  CASE WHEN recent THEN epoch(ts - anchor_ts) / 3600.0 END AS hours_since_repay,
+  CASE WHEN recent THEN (cum_n - anchor_n)::DOUBLE END AS purchases_since_repay,
   epoch(ts - CAST(CAST(cycle_end - INTERVAL 1 MONTH + INTERVAL 1 DAY AS DATE) AS TIMESTAMPTZ)) / 3600.0
       AS hours_since_cycle_start,
   n_m::DOUBLE AS n_merchants,

@@ -41,15 +41,18 @@ class Variant:
 
 #: Settings the detector is not trained on (the training set uses the simulator defaults).
 DEFAULT_VARIANTS: tuple[Variant, ...] = (
-    Variant(name="ring_small", trait="ring size", overrides={f"{APP}.ring_size": "2"}),
-    Variant(name="ring_large", trait="ring size", overrides={f"{APP}.ring_size": "20"}),
+    Variant(name="ring_small", trait="ring size", overrides={f"{APP}.ring_size": "3"}),
+    Variant(name="ring_large", trait="ring size", overrides={f"{APP}.ring_size": "40"}),
     Variant(name="fee_low", trait="fee", overrides={f"{APP}.fee_rate": "0.003"}),
     Variant(name="fee_high", trait="fee", overrides={f"{APP}.fee_rate": "0.02"}),
+    Variant(name="cycle_fast", trait="cycling speed", overrides={f"{APP}.cycle_days": "0.5"}),
     Variant(name="cycle_slow", trait="cycling speed", overrides={f"{APP}.cycle_days": "10"}),
-    Variant(name="cycle_fast", trait="cycling speed", overrides={f"{APP}.cycle_days": "1"}),
-    Variant(name="keep_free_low", trait="share kept free", overrides={f"{APP}.keep_free_min": "0.01", f"{APP}.keep_free_max": "0.03"}),
-    Variant(name="keep_free_high", trait="share kept free", overrides={f"{APP}.keep_free_min": "0.15", f"{APP}.keep_free_max": "0.25"}),
-    Variant(name="categories_other", trait="merchant categories", overrides={f"{APP}.categories": "dining,grocery"}),
+    Variant(name="keep_free_low", trait="share kept free", overrides={f"{APP}.keep_share_min": "0.01", f"{APP}.keep_share_max": "0.03"}),
+    Variant(name="keep_free_high", trait="share kept free", overrides={f"{APP}.keep_share_max": "0.25", f"{APP}.keep_share_min": "0.15"}),
+    Variant(name="few_purchases", trait="purchases per cycle", overrides={f"{APP}.purchases_min": "3", f"{APP}.purchases_max": "5"}),
+    Variant(name="categories", trait="merchant categories", overrides={f"{APP}.categories": "jewellery"}),
+    Variant(name="pos_small_round", trait="POS round unit", overrides={f"{POS}.round_yuan": "100"}),
+    Variant(name="pos_late", trait="POS days after statement", overrides={f"{POS}.days_after_statement_max": "10"}),
 )  # fmt: skip
 
 MakeDataset = Callable[[str, dict[str, str], int], Dataset]

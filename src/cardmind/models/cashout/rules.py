@@ -6,10 +6,10 @@ sqlglot and refuses anything else (no functions, no sub-queries, no unknown colu
 evaluates all rules at once over the feature table; a rule over a feature that is null (not
 available) does not fire.
 
->>> r = Rule(name="tp", condition="third_party_share >= 0.5", reason_en="paid by a third party",
+>>> r = Rule(name="tp", condition="third_party_repay >= 0.5", reason_en="paid by a third party",
 ...          reason_zh="第三方代还")
 >>> r.features, r.needs_repayments
-(('third_party_share',), True)
+(('third_party_repay',), True)
 >>> Rule(name="x", condition="read_csv('/etc/passwd') > 0", reason_en="e", reason_zh="z")
 Traceback (most recent call last):
 ...
@@ -88,7 +88,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(
         name="third_party_repay_then_cycle",
         condition=(
-            "third_party_share >= 0.5 AND repaid_to_limit >= 0.2 "
+            "third_party_repay >= 0.5 AND repaid_to_limit >= 0.2 "
             "AND spend_after_repay_ratio >= 0.8 AND n_purchases >= 5"
         ),
         reason_en="a third party repaid the card and 80 %+ of it was spent again within 7 days",
