@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -145,6 +146,7 @@ def main() -> None:
         "loaded_authorizations": auth.loaded,
         "rejected_authorizations": auth.rejected,
         "generate_seconds": round(gen_s, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
     }
     print(f"{'measure':<40} {'value':>14}")
@@ -158,6 +160,7 @@ def main() -> None:
         "source_rows_per_second_median",
         "loaded_authorizations",
         "rejected_authorizations",
+        "peak_rss_mb",
     ):
         print(
             f"{key:<40} {result[key]:>14,}"
