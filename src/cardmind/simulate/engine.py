@@ -27,6 +27,8 @@ from cardmind.simulate.config import GENERATOR_VERSION, SimulationConfig
 from cardmind.simulate.events import INST_OFFERED, concat_events, make_events, take
 from cardmind.simulate.ledger import (
     BAL,
+    BLOCK_FROM,
+    BLOCK_UNTIL,
     DEFAULTED_DAY,
     INST_OUT,
     LIMIT,
@@ -50,6 +52,7 @@ from cardmind.simulate.ledger import (
     R_CHAN,
     R_THIRD,
     R_TS,
+    RESPONSES,
     ST_CHARGED_OFF,
     ST_OK,
     STATUS,
@@ -115,6 +118,7 @@ class _Lookups:
     city: pa.Array
     channel: pa.Array
     message_type: pa.Array
+    response: pa.Array
 
     @classmethod
     def build(cls, world: World) -> _Lookups:
@@ -134,6 +138,7 @@ class _Lookups:
             city=_strings(ref.CITY_NAMES),
             channel=_strings(schema.CHANNELS),
             message_type=_strings(schema.MESSAGE_TYPES),
+            response=_strings(RESPONSES),
         )
 
 
@@ -352,6 +357,8 @@ class _Run:
             rep_mode=np.zeros(wd.n_cards, dtype=np.int64),
             rep_ts=np.zeros(wd.n_cards, dtype=np.int64),
             stop_pay_from=self.ledger.state[:, STOP_PAY],
+            block_from=self.ledger.state[:, BLOCK_FROM],
+            block_until=self.ledger.state[:, BLOCK_UNTIL],
             genuine=genuine,
             episodes=self.episodes,
         )
@@ -418,7 +425,7 @@ class _Run:
                 "message_type": lk.message_type.take(pa.array(ev["mtype"][order].astype(np.int64))),
                 "original_auth_id": orig,
                 "available_credit_fen": out.avail[order],
-                "response_code": out.response[order],
+                "response_code": lk.response.take(pa.array(out.response_index[order].astype(np.int64))),
                 "approved": approved,
                 "temp_credit_fen": temp,
             },
@@ -602,9 +609,7 @@ class _Run:
         wd, lk = self.world, self.lk
         state = self.ledger.state
         status = np.full(wd.n_cards, "active", dtype=object)
-        frozen = getattr(wd, "frozen", None)
-        if frozen is not None:
-            status[frozen] = "frozen"
+        status[state[:, BLOCK_UNTIL] > wd.end_day * DAY] = "frozen"  # reissue still pending
         status[state[:, STATUS] == ST_CHARGED_OFF] = "charged_off"
         self.write(
             "cards",

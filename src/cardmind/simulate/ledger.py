@@ -52,7 +52,8 @@ PREV_NEW, PREV_MIN, PREV_DUE_TS, PREV_DUE_DAY, PAID_BY_DUE, PAID_SINCE_CUT = 5, 
 FIRST_MISSED, PEND_AMT, PEND_TS, PEND_CHAN, PEND_THIRD = 11, 12, 13, 14, 15
 CYC_PURCH, CYC_REP, CYC_REV, FILL_TARGET, STATUS = 16, 17, 18, 19, 20
 STOP_PAY, REP_TYPE, DEFAULTED_DAY, HAD_CUT, CO_DAY = 21, 22, 23, 24, 25
-NS = 26
+BLOCK_FROM, BLOCK_UNTIL = 26, 27  # card blocked (reported lost/stolen) until reissued
+NS = 28
 SLOTS = 8  # concurrent installment plans per card
 ST_OK, ST_CHARGED_OFF = 0, 1
 
@@ -103,8 +104,8 @@ STATEMENT_FIELDS = (
 R_CARD, R_TS, R_AMT, R_CHAN, R_THIRD = 0, 1, 2, 3, 4
 NRO = 5
 
-RESPONSES = ("00", "51", "05", "62")
-RESP_OK, RESP_NSF, RESP_DNH, RESP_RESTRICTED = 0, 1, 2, 3
+RESPONSES = ("00", "51", "05", "62", "41")
+RESP_OK, RESP_NSF, RESP_DNH, RESP_RESTRICTED, RESP_LOST = 0, 1, 2, 3, 4
 # repayment channels (order of schema.REPAYMENT_CHANNELS)
 CH_AUTO, CH_MOBILE, CH_TRANSFER, CH_APP, CH_COUNTER = 0, 1, 2, 3, 4
 
@@ -430,6 +431,8 @@ def run_month_kernel(
             o_amount[i] = amt
             if state[c, STATUS] != ST_OK:
                 o_resp[i] = RESP_RESTRICTED
+            elif state[c, BLOCK_FROM] <= ts < state[c, BLOCK_UNTIL]:
+                o_resp[i] = RESP_LOST
             elif ev_legacy[i]:
                 o_resp[i] = RESP_DNH
             elif amt <= avail:
@@ -473,6 +476,7 @@ class MonthOutput:
 
     approved: np.ndarray
     response: np.ndarray  # str codes
+    response_index: np.ndarray  # index into RESPONSES
     avail: np.ndarray
     temp: np.ndarray
     amount: np.ndarray
@@ -637,6 +641,7 @@ class Ledger:
         return MonthOutput(
             approved=o_approved,
             response=codes[o_resp],
+            response_index=o_resp,
             avail=o_avail,
             temp=o_temp,
             amount=o_amount,

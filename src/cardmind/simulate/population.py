@@ -252,7 +252,6 @@ class World:
     applications: dict[str, np.ndarray]
     next_device: int = 10**10
     picker: MerchantPicker | None = None
-    frozen: np.ndarray | None = None  # cards blocked after a reported loss/theft
 
     @property
     def n_cards(self) -> int:
@@ -480,5 +479,4 @@ def build_world(rng: np.random.Generator, cfg, *, pan_key: bytes) -> World:
         m_onboarded=m_onb,
         m_terminals=m_term,
         applications=apps,
-        frozen=np.zeros(n, dtype=bool),
     )

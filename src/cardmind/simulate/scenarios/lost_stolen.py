@@ -41,9 +41,10 @@ class LostStolenParams(ScenarioParams):
     contactless_cap_yuan: float = 1000.0  # no-PIN limit
     median_yuan: float = 900.0
     legacy_decline_rate: float = 0.1
-    report_days_min: float = 0.1
-    report_days_max: float = 3.0
+    report_days_min: float = 0.2  # from the theft
+    report_days_max: float = 2.0
     unreported_share: float = 0.05
+    reissue_days: float = 7.0  # the card is blocked until the replacement arrives
 
 
 class LostStolen(Scenario):
@@ -72,8 +73,11 @@ class LostStolen(Scenario):
         amount = np.maximum(amount, 100)
         end = np.zeros(e, dtype=np.int64)
         np.maximum.at(end, ep, ts)
-        report = report_times(rng, end, p.report_days_min, p.report_days_max, p.unreported_share)
-        w.frozen[cards[report >= 0]] = True
+        # the holder notices and reports from the theft on: later attempts are declined ("41")
+        report = report_times(rng, t0, p.report_days_min, p.report_days_max, p.unreported_share)
+        blocked = report >= 0
+        ctx.block_from[cards[blocked]] = report[blocked]
+        ctx.block_until[cards[blocked]] = report[blocked] + int(p.reissue_days * 86_400)
         ids = ctx.episodes.add_many(
             self.name,
             cards=cards,
