@@ -36,7 +36,13 @@ from sqlglot import exp
 from cardmind.errors import InvalidInput
 from cardmind.features import sql as S
 from cardmind.features.aggregates import STATS
-from cardmind.features.definitions import ENTITIES, Catalog, FeatureService, RequestFeature
+from cardmind.features.definitions import (
+    ENTITIES,
+    SOURCES,
+    Catalog,
+    FeatureService,
+    RequestFeature,
+)
 from cardmind.features.plan import Group, Plan
 from cardmind.units import TIMEZONE_NAME
 
@@ -67,10 +73,20 @@ class BatchEngine:
         if strategy == "auto":
             strategy = "join" if rows.num_rows <= 20_000 else "window"
         try:
-            out = self.con.sql(self.sql(plan, name, strategy)).to_arrow_table()
+            base = self.con.sql(exp.select(*[S.col(c) for c in self._base_inputs(plan)],
+                                           copy=False).from_(name, copy=False).order_by(
+                S.col(ROW), copy=False).sql(self.dialect)).to_arrow_table()
+            out = self._compute_parts(plan, name, rows.num_rows, _check(strategy), base)
         finally:
             self.con.unregister(name)
         return out.select(plan.outputs)
+
+    def _base_inputs(self, plan: Plan) -> list[str]:
+        cols = {ROW, T}
+        for r in plan.request:
+            cols.update(r.request_columns)
+        cols.discard("ts")
+        return sorted(cols)
 
     def to_parquet(self, catalog: Catalog | FeatureService, rows: pa.Table, path: str | Path
                    ) -> None:
@@ -162,67 +178,100 @@ class BatchEngine:
         e.g. every authorization) or ``join`` (a range join of rows to their entity's events:
         for a sample of rows).
         """
-        if strategy not in ("window", "join"):
-            raise ValueError(f"unknown strategy {strategy!r}; known: window, join")
-        d = self.dialect
+        ctes = self._common_ctes(plan, rows)
+        joins = []
+        for name, body, _ in self._parts(plan, _check(strategy)):
+            ctes.append((name, body))
+            joins.append(name)
+        base_q = exp.select(S.col(ROW, "__q"), *self._base_columns(plan), copy=False
+                            ).from_("__q", copy=False)
+        for name in joins:
+            base_q = base_q.join(name, using=[ROW], join_type="left", copy=False)
+        ctes.append(("__base", base_q))
+        return _with(self._final_select(plan), ctes).sql(self.dialect)
+
+    def _common_ctes(self, plan: Plan, rows: str) -> list[tuple[str, exp.Expression]]:
+        """``__q`` (the rows, with a category key when needed) and one ``__src_<table>`` each."""
         q_cols: list[exp.Expression] = [exp.Star()]
         if any(g.entity == "category" for g in plan.groups) or any(
                 x.entity == "category" for x in plan.labels):
             q_cols.append(exp.alias_(S.category_expr(S.col("mcc")), "category"))
-        ctes: list[tuple[str, exp.Expression]] = [
-            ("__q", exp.select(*q_cols).from_(rows))]
-        base: dict[str, exp.Expression] = {}
-        joins: list[str] = []
+        ctes: list[tuple[str, exp.Expression]] = [("__q", exp.select(*q_cols).from_(rows))]
         for source in sorted({g.source for g in plan.groups if g.features}):
-            ctes.append((f"__src_{source}", S.source_select(source, d)))
+            needed = {f.column for g in plan.groups if g.source == source and g.features
+                      for lane in g.lanes for f in SOURCES[source].lane(lane)}
+            needed |= {k for g in plan.groups if g.source == source and g.features
+                       for k in ENTITIES[g.entity].keys}
+            ctes.append((f"__src_{source}", S.source_select(source, self.dialect, needed)))
+        return ctes
+
+    def _parts(self, plan: Plan, strategy: str, chunk: int | None = None
+               ) -> list[tuple[str, exp.Expression, list[str]]]:
+        """(name, query, output columns) per feature group (in chunks), label entity, lookback."""
+        out: list[tuple[str, exp.Expression, list[str]]] = []
         for i, g in enumerate(plan.groups):
-            if not g.features:
-                continue
-            name = f"__g{i}"
-            ctes.append((name, self._group_sql(g, strategy)))
-            joins.append(name)
-            for feat, *_ in g.features:
-                base[feat] = S.col(feat)
-        label_entities = sorted({x.entity for x in plan.labels})
-        for ent in label_entities:
-            name = f"__lbl_{ent}"
+            size = chunk or max(1, len(g.features))
+            for k in range(0, len(g.features), size):
+                feats = g.features[k : k + size]
+                out.append((f"__g{i}_{k}", self._group_sql(g, strategy, feats),
+                            [f[0] for f in feats]))
+        for ent in sorted({x.entity for x in plan.labels}):
             feats = [x for x in plan.labels if x.entity == ent]
-            ctes.append((name, self._label_sql(ent, feats)))
-            joins.append(name)
-            for x in feats:
-                base[f"__lc_{x.name}"] = S.col(f"__lc_{x.name}")
+            out.append((f"__lbl_{ent}", self._label_sql(ent, feats),
+                        [f"__lc_{x.name}" for x in feats]))
         lookbacks = sorted({(x.entity, x.lookback) for x in plan.repayments})
         for j, (ent, lb) in enumerate(lookbacks):
-            name = f"__rep{j}"
             feats = [x for x in plan.repayments if (x.entity, x.lookback) == (ent, lb)]
-            ctes.append((name, self._repayment_sql(ent, feats)))
-            joins.append(name)
-            for x in feats:
-                base[x.name] = S.col(x.name)
-        for r in plan.request:
-            base[r.name] = _request_sql(r)
-        # derived and label rates, on top of the base columns
+            out.append((f"__rep{j}", self._repayment_sql(ent, feats), [x.name for x in feats]))
+        return out
+
+    def _base_columns(self, plan: Plan, table: str | None = "__q") -> list[exp.Expression]:
+        """Request features, computed on the rows."""
+        return [exp.alias_(_request_sql(r, table), r.name, quoted=True) for r in plan.request]
+
+    def _final_select(self, plan: Plan, source: str = "__base") -> exp.Select:
+        """Outputs over the base columns: derived features and label rates on top."""
         exprs: dict[str, exp.Expression] = {}
-        for dname in plan.catalog.names():
-            if dname in base:
-                exprs[dname] = S.col(dname)
+        for d in plan.catalog:
+            if d.kind in ("window", "repayment", "request"):
+                exprs[d.name] = S.col(d.name)
         for x in plan.labels:
             c = S.col(f"__lc_{x.name}")
             exprs[x.name] = S.cast(c, "DOUBLE") if x.measure == "count" else \
                 S.div(c, exprs[x.inputs[0]].copy())
         for x in plan.derived:
             exprs[x.name] = _derived_sql(x.op, [exprs[n].copy() for n in x.inputs])
-        base_q = exp.select(S.col(ROW, "__q"), *[exp.alias_(e, n, quoted=True)
-                                                  for n, e in base.items()], copy=False
-                            ).from_("__q", copy=False)
-        for name in joins:
-            base_q = base_q.join(name, using=[ROW], join_type="left", copy=False)
-        ctes.append(("__base", base_q))
-        final = exp.select(*[exp.alias_(exprs[n], n, quoted=True) for n in plan.outputs],
-                           copy=False).from_("__base", copy=False).order_by(S.col(ROW), copy=False)
-        for name, body in ctes:
-            final = final.with_(name, as_=body, copy=False)
-        return final.sql(d)
+        return exp.select(*[exp.alias_(exprs[n], n, quoted=True) for n in plan.outputs],
+                          copy=False).from_(source, copy=False).order_by(S.col(ROW), copy=False)
+
+    def _compute_parts(self, plan: Plan, rows: str, n_rows: int, strategy: str,
+                       base: pa.Table) -> pa.Table:
+        """Run each part on its own (DuckDB plans small queries much faster than one huge one),
+        then the final layer over the collected base columns."""
+        common = self._common_ctes(plan, rows)
+        columns: dict[str, np.ndarray] = {}
+        for _, body, names in self._parts(plan, strategy, chunk=400):
+            query = _with(exp.select(exp.Star(), copy=False).from_(
+                exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("__p"))),
+                copy=False), common)
+            got = self.con.sql(query.sql(self.dialect)).to_arrow_table()
+            idx = got.column(ROW).to_numpy()
+            for n in names:
+                arr = np.full(n_rows, np.nan)
+                vals = got.column(n)
+                arr[idx] = pc.cast(vals, pa.float64()).to_numpy(zero_copy_only=False)
+                columns[n] = arr
+        for n, arr in columns.items():
+            base = base.append_column(n, pa.array(arr, from_pandas=True))
+        name = f"__base_{uuid.uuid4().hex[:8]}"
+        self.con.register(name, base)
+        try:
+            request = exp.select(exp.Star(), *self._base_columns(plan, None), copy=False).from_(
+                name, copy=False)
+            final = _with(self._final_select(plan, "__b"), [("__b", request)])
+            return self.con.sql(final.sql(self.dialect)).to_arrow_table()
+        finally:
+            self.con.unregister(name)
 
     def _keys(self, entity: str, table: str | None, *, materialised: bool = False
               ) -> list[exp.Expression]:
@@ -233,7 +282,8 @@ class BatchEngine:
                        else S.col(k, table))
         return out
 
-    def _group_sql(self, g: Group, strategy: str) -> exp.Expression:
+    def _group_sql(self, g: Group, strategy: str,
+                   features: list[tuple[str, int, int, int]] | None = None) -> exp.Expression:
         """One group's features for the query rows: window functions, or a range join."""
         d = self.dialect
         src = g.source
@@ -322,7 +372,7 @@ class BatchEngine:
             return S.col(prims[key])
 
         finals = [exp.alias_(self._final(g, stat, w, lane, prim), name, quoted=True)
-                  for name, stat, w, lane in g.features]
+                  for name, stat, w, lane in (g.features if features is None else features)]
         sub = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("__u")))
         inner = exp.select(S.col(ROW), S.col(T), *prim_exprs, copy=False).from_(sub, copy=False)
         if strategy != "window":
@@ -467,32 +517,44 @@ class BatchEngine:
             exp.Subquery(this=agg, alias=exp.TableAlias(this=exp.to_identifier("__a"))))
 
 
+def _check(strategy: str) -> str:
+    if strategy not in ("window", "join"):
+        raise ValueError(f"unknown strategy {strategy!r}; known: auto, window, join")
+    return strategy
+
+
+def _with(query: exp.Select, ctes: list[tuple[str, exp.Expression]]) -> exp.Select:
+    for name, body in ctes:
+        query = query.with_(name, as_=body, copy=False)
+    return query
+
+
 def _not_null(e: exp.Expression) -> exp.Expression:
     return exp.Not(this=exp.Is(this=e, expression=exp.Null()))
 
 
-def _request_sql(r: RequestFeature) -> exp.Expression:
+def _request_sql(r: RequestFeature, table: str | None) -> exp.Expression:
     what = r.what
     flag = lambda cond: S.case((cond, S.lit(1.0)), default=S.lit(0.0))  # noqa: E731
-    t = S.col(T, "__q")
+    t = S.col(T, table)
     if what == "amount":
-        return S.cast(S.col("amount_fen", "__q"), "DOUBLE")
+        return S.cast(S.col("amount_fen", table), "DOUBLE")
     if what == "hour":
         return S.cast(S.hour_expr(t), "DOUBLE")
     if what == "is_night":
         return flag(S.night_expr(t))
     if what == "is_online":
-        return flag(exp.In(this=S.col("channel", "__q"),
+        return flag(exp.In(this=S.col("channel", table),
                            expressions=[S.lit(c) for c in ("online_cnp", "wallet", "qr")]))
     if what == "is_cross_border":
-        return S.cast(S.col("cross_border", "__q"), "DOUBLE")
+        return S.cast(S.col("cross_border", table), "DOUBLE")
     head, _, tail = what.partition("_")
     if head == "channel":
-        return flag(exp.EQ(this=S.col("channel", "__q"), expression=S.lit(tail)))
+        return flag(exp.EQ(this=S.col("channel", table), expression=S.lit(tail)))
     if head == "category":
-        return flag(exp.EQ(this=S.category_expr(S.col("mcc", "__q")), expression=S.lit(tail)))
+        return flag(exp.EQ(this=S.category_expr(S.col("mcc", table)), expression=S.lit(tail)))
     if head == "band":
-        return flag(exp.EQ(this=S.band_expr(S.col("amount_fen", "__q")), expression=S.lit(tail)))
+        return flag(exp.EQ(this=S.band_expr(S.col("amount_fen", table)), expression=S.lit(tail)))
     raise ValueError(f"unknown request feature {what!r}")  # pragma: no cover
 
 

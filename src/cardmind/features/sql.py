@@ -126,12 +126,12 @@ def virtual_column(source: str, name: str, table: str | None, t_us: exp.Expressi
 VIRTUAL = {"authorizations": ("category", "amount_band", "night"), "statements": ("past_due",)}
 
 
-def source_select(source: str, dialect: str) -> exp.Select:
-    """``SELECT *, <event time> AS __t, <virtual columns> FROM source``."""
+def source_select(source: str, dialect: str, needed: set[str] | None = None) -> exp.Select:
+    """``SELECT *, <event time> AS __t, <virtual columns in needed> FROM source``."""
     t = source_time(source, None, dialect)
     cols: list[exp.Expression] = [exp.Star(), exp.alias_(t, "__t")]
     cols += [exp.alias_(virtual_column(source, v, None, t.copy()), v)
-             for v in VIRTUAL.get(source, ())]
+             for v in VIRTUAL.get(source, ()) if needed is None or v in needed]
     return exp.select(*cols, copy=False).from_(source, copy=False)
 
 
