@@ -119,7 +119,7 @@ class FeatureConfig:
     """
 
     repay_window_days: int = 7
-    min_repay_share: float = 0.05
+    min_repay_share: float = 0.01
     tp_pattern_days: int = 5
     merchant_window_days: int = 30
     young_merchant_days: int = 180

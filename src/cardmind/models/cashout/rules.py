@@ -88,26 +88,31 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(
         name="third_party_repay_then_cycle",
         condition=(
-            "third_party_repay >= 0.5 AND repaid_to_limit >= 0.2 "
-            "AND spend_after_repay_ratio >= 0.8 AND n_purchases >= 5"
+            "third_party_repay >= 0.5 AND spend_after_repay_ratio >= 0.8 "
+            "AND purchases_since_repay >= 3 AND hours_since_repay <= 96 "
+            "AND (repaid_to_limit >= 0.3 OR min_free_share <= 0.12)"
         ),
-        reason_en="a third party repaid the card and 80 %+ of it was spent again within 7 days",
-        reason_zh="第三方代为还款后7天内再次消费超过还款额的80%",
+        reason_en="a third party repaid the card and 80 %+ of it was spent again within 4 days",
+        reason_zh="第三方代为还款后4天内再次消费超过还款额的80%",
     ),
     Rule(
-        name="cycle_through_few_young_merchants",
+        name="cycle_through_pattern_merchants",
         condition=(
-            "spend_after_repay_ratio >= 0.8 AND repaid_to_limit >= 0.3 "
-            "AND young_merchant_share >= 0.6 AND merchant_hhi >= 0.15"
+            "repaid_to_limit >= 0.3 AND spend_after_repay_ratio BETWEEN 0.8 AND 1.5 "
+            "AND hours_since_repay <= 96 "
+            "AND (merchant_tp_pattern_share >= 0.15 OR young_merchant_share >= 0.5)"
         ),
-        reason_en="repayment spent again within days at a few young merchants",
-        reason_zh="还款后数日内资金集中在少数新开商户消费",
+        reason_en=(
+            "repayment spent again within days at merchants where many cards do the same, "
+            "or at young merchants"
+        ),
+        reason_zh="还款后数日内在多卡同样操作的商户或新开商户再次消费",
     ),
     Rule(
         name="round_amounts_after_statement",
         condition=(
-            "hours_since_cycle_start <= 96 AND n_purchases >= 2 AND round_share >= 0.8 "
-            "AND spend_to_limit >= 0.3"
+            "hours_since_cycle_start <= 96 AND round_share >= 0.6 "
+            "AND spend_to_limit >= 0.3 AND max_purchase_to_limit >= 0.1"
         ),
         reason_en="large round-amount purchases right after the statement date",
         reason_zh="账单日后立即发生大额整数金额消费",
