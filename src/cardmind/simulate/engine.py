@@ -100,6 +100,20 @@ def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
     )
 
 
+_DEVICE_PRIME = 99_999_999_977  # device numbers are a bijection of [0, P): (a x + b) mod P
+
+
+def device_label(device: np.ndarray) -> np.ndarray:
+    """Scramble device numbers so customers' and fraudsters' devices look alike.
+
+    >>> labels = device_label(np.array([0, 1, 2, 10**10]))
+    >>> len(set(labels.tolist())), bool(labels.max() < _DEVICE_PRIME)
+    (4, True)
+    """
+    d = np.asarray(device, dtype=np.int64) % _DEVICE_PRIME
+    return ((d * 48_271) % _DEVICE_PRIME + 1_000_003) % _DEVICE_PRIME
+
+
 def _strings(values: list[str] | tuple[str, ...]) -> pa.Array:
     return pa.array(list(values), pa.string())
 
@@ -121,9 +135,12 @@ class _Lookups:
     response: pa.Array
 
     @classmethod
-    def build(cls, world: World) -> _Lookups:
+    def build(cls, world: World, rng: np.random.Generator) -> _Lookups:
         nm = world.n_merchants
-        merchant_ids = [f"M{i:07d}" for i in range(nm)]
+        # Merchant numbers are shuffled so that scenario merchants (appended last, e.g. a
+        # colluding ring) are not recognisable by their id.
+        label = rng.permutation(nm)
+        merchant_ids = [f"M{label[i]:07d}" for i in range(nm)]
         terms = [
             f"{merchant_ids[m]}-{k + 1}"
             for m in range(nm)
@@ -161,7 +178,7 @@ class _Run:
             s.setup(self.world, _rng(cfg.seed, 1, code))
             self.scenarios.append(s)
         self.world.build_picker()
-        self.lk = _Lookups.build(self.world)
+        self.lk = _Lookups.build(self.world, _rng(cfg.seed, 5))
         # Writing month k (Arrow + Parquet, which release the GIL) overlaps generating month k+1.
         self.pool = ThreadPoolExecutor(max_workers=1)
         self._pending: Future | None = None
@@ -395,7 +412,7 @@ class _Run:
         ref_no = np.where(ev["ref"][order] >= 0, auth_no[np.maximum(ev["ref"][order], 0)], -1)
         device = ev["device"][order]
         dev = pc.binary_join_element_wise(
-            "D", pc.cast(pa.array(device, mask=device < 0), pa.string()), ""
+            "D", pc.cast(pa.array(device_label(device), mask=device < 0), pa.string()), ""
         )
         orig = pc.binary_join_element_wise(
             "A", pc.cast(pa.array(ref_no, mask=ref_no < 0), pa.string()), ""
@@ -642,6 +659,7 @@ class _Run:
         )
         e = self.episodes
         ne = len(e)
+        mid = lk.merchant_id.to_pylist()
         card = np.array(e.card, dtype=np.int64) if ne else np.zeros(0, np.int64)
         has = card >= 0
         self.write(
@@ -660,7 +678,7 @@ class _Run:
                     pa.scalar(None, pa.string()),
                 ),
                 "merchant_ids": pa.array(
-                    [[f"M{m:07d}" for m in ms] for ms in e.merchants], pa.list_(pa.string())
+                    [[mid[m] for m in ms] for ms in e.merchants], pa.list_(pa.string())
                 ),
                 "start_at": to_arrow_ts(np.array(e.start_ts, dtype=np.int64)),
                 "end_at": to_arrow_ts(np.array(e.end_ts, dtype=np.int64)),

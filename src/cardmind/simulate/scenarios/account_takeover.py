@@ -32,7 +32,7 @@ _CAT_P = np.array([0.3, 0.25, 0.25, 0.1, 0.1])
 
 @dataclass(frozen=True, kw_only=True)
 class AccountTakeoverParams(ScenarioParams):
-    rate: float = 0.0002  # per card-month
+    rate: float = 0.0004  # per card-month
     auths_min: int = 3
     auths_max: int = 8
     days_max: float = 3.0

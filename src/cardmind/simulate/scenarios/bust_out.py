@@ -29,7 +29,7 @@ _CATS = np.array(
 
 @dataclass(frozen=True, kw_only=True)
 class BustOutParams(ScenarioParams):
-    rate: float = 0.0001  # per card-month
+    rate: float = 0.0003  # per card-month
     auths_min: int = 4
     auths_max: int = 12
     days_max: float = 4.0

@@ -26,7 +26,7 @@ from cardmind.simulate.scenarios.base import (
 
 @dataclass(frozen=True, kw_only=True)
 class CardTestingParams(ScenarioParams):
-    rate: float = 0.0002  # per card-month
+    rate: float = 0.0004  # per card-month
     test_auths_min: int = 3
     test_auths_max: int = 10
     test_minutes: float = 30.0
