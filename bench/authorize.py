@@ -148,7 +148,8 @@ def main() -> None:
     model, model_desc = _model(args)
     compiled = False
     try:
-        compiled = bool(model.compile())
+        model.compile()
+        compiled = getattr(model, "_compiled", None) is not None
     except Exception:
         compiled = False
     start, reqs = _requests(data, args.days)

@@ -20,6 +20,7 @@ def replay_command(
     db: Annotated[str | None, typer.Option("--db", help="Decision-log database URL (default: a fresh SQLite file under $CARDMIND_HOME/replay).")] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="Rule file (default: the packaged rules).")] = None,
     report: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
+    budget_ms: Annotated[float, typer.Option("--latency-budget-ms", min=0.1, help="Stand-in beyond this (a replay measures the policy, so the default is generous; a server sets its own).")] = 50.0,
 ) -> None:
     """Replay authorizations in time order: fraud caught, false positives, rescues, latency.
 
@@ -46,7 +47,7 @@ def replay_command(
         for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             p.unlink(missing_ok=True)
         db = f"sqlite:///{path}"
-    config = EngineConfig(db_url=db, rules_path=rules)
+    config = EngineConfig(db_url=db, rules_path=rules, latency_budget_us=int(budget_ms * 1000))
     console = Console()
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
