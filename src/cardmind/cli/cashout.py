@@ -130,6 +130,12 @@ def rings_command(
         en, zh = ring.evidence_text()
         typer.echo(f"  {en}\n  {zh}\n  merchants: {', '.join(ring.merchant_ids)}")
     entries = report.suspect_list()
+    if ds.has("truth_episodes"):
+        from cardmind.models.cashout.evaluation import ring_metrics
+
+        m = ring_metrics(ds, [e["value"] for e in entries])
+        typer.echo(f"against the simulator's truth: merchant precision {m['precision']:.3f}, "
+                   f"recall {m['recall']:.3f} ({m['tp']}/{m['colluding_merchants']})")  # fmt: skip
     if out is not None:
         try:
             out.write_text(json.dumps(entries, ensure_ascii=False, indent=2))

@@ -262,3 +262,29 @@ def evaluate(
         ),
     )
     return report, detector
+
+
+def ring_metrics(
+    ds: Dataset, suspects: list[str], *, scenario_pattern: str = DEFAULT_SCENARIO_PATTERN
+) -> dict[str, Any]:
+    """Merchant-level precision/recall of a suspect-merchant list against the colluding merchants
+    of the cash-out episodes (``truth_episodes.merchant_ids``) that actually took a purchase."""
+    if not ds.has("truth_episodes"):
+        raise InvalidInput(
+            f"{ds.path}: no truth_episodes table; ring evaluation needs simulated data"
+        )
+    con = connect(ds)
+    sql = """
+    SELECT DISTINCT a.merchant_id
+    FROM truth_authorizations t JOIN authorizations a USING (auth_id)
+    JOIN truth_episodes e ON e.episode_id = t.episode_id
+    WHERE t.scenario LIKE $pattern AND list_contains(e.merchant_ids, a.merchant_id)
+    """
+    truth = {r[0] for r in con.sql(sql, params={"pattern": scenario_pattern}).fetchall()}
+    found = set(suspects)
+    tp = len(found & truth)
+    return {
+        "suspects": len(found),
+        "colluding_merchants": len(truth),
+        **_prf(tp, len(found - truth), len(truth - found)),
+    }
