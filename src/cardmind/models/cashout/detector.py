@@ -212,10 +212,11 @@ class CashoutDetector:
             if r.needs_repayments:
                 col &= ~reduced
             hits[:, j] = col
-        rule_lists = (
-            [[names[j] for j in np.nonzero(row)[0]] for row in hits]
-            if names
-            else [[] for _ in range(features.num_rows)]
+        rows, cols = np.nonzero(hits)  # row-major: each row's rules in rule order
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=features.num_rows))])
+        rule_lists = pa.ListArray.from_arrays(
+            pa.array(offsets, pa.int32()),
+            pa.array(np.array(names, dtype=object)[cols], pa.string()),
         )
         alert = (scores >= self.threshold_) | hits.any(axis=1)
         return pa.table(
@@ -225,7 +226,7 @@ class CashoutDetector:
                 "cycle_end": features.column("cycle_end"),
                 "ts": features.column("ts"),
                 "score": pa.array(scores, pa.float64()),
-                "rules": pa.array(rule_lists, pa.list_(pa.string())),
+                "rules": rule_lists,
                 "alert": pa.array(alert, pa.bool_()),
                 "reduced_features": features.column("reduced_features"),
             }
