@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from cardmind.dataset import Dataset
 from cardmind.ingest import Mapping, ingest
-from cardmind.ingest.coerce import parse_bool, parse_int, parse_money, parse_timestamp
+from cardmind.ingest.coerce import (
+    parse_bool,
+    parse_date,
+    parse_float,
+    parse_int,
+    parse_money,
+    parse_timestamp,
+)
 from cardmind.units import yuan_to_fen
 
 from .conftest import base_mapping
@@ -95,9 +102,46 @@ def test_timezone_in_the_mapping_end_to_end(bank):
 
 
 def test_ints_and_bools_are_strict():
-    i = parse_int(pa.array(["12", " -3 ", "1.5", "300", ""]), pa.int8())
-    assert i.values.to_pylist() == [12, -3, None, None, None]
-    assert i.bad.tolist() == [False, False, True, True, False]
+    i = parse_int(pa.array(["12", " -3 ", "1.5", "300", "", "+5", "007"]), pa.int8())
+    assert i.values.to_pylist() == [12, -3, None, None, None, 5, 7]
+    assert i.bad.tolist() == [False, False, True, True, False, False, False]
+    f = parse_float(pa.array(["+1.5", "-2e3", ".5", "1,5"]))
+    assert f.values.to_pylist() == [1.5, -2000.0, 0.5, None]
     b = parse_bool(pa.array(["Y", "no", "TRUE", "maybe"]))
     assert b.values.to_pylist() == [True, False, True, None]
     assert b.bad.tolist() == [False, False, False, True]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(max_size=30),
+            st.from_regex(r"[+-]?\d{0,25}(\.\d{0,5})?([eE][+-]?\d{1,4})?", fullmatch=True),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_parsers_never_raise_on_any_text(cells):
+    arr = pa.array(cells, pa.string())
+    for parsed in (
+        parse_int(arr, pa.int16()),
+        parse_int(arr),
+        parse_float(arr),
+        parse_bool(arr),
+        parse_money(arr, unit="yuan"),
+        parse_money(arr, unit="fen"),
+        parse_timestamp(arr, fmt=None, timezone="Asia/Shanghai"),
+        parse_timestamp(arr, fmt="%d/%m/%Y %H:%M", timezone="UTC"),
+        parse_date(arr, fmt=None),
+    ):
+        assert len(parsed.values) == len(cells) == len(parsed.bad)
+        # A cell is either a value, bad, or empty: never silently lost.
+        for cell, value, bad in zip(
+            cells, parsed.values.to_pylist(), parsed.bad.tolist(), strict=True
+        ):
+            empty = cell is None or not cell.strip()
+            assert (value is not None) + bad + empty >= 1
+            assert not (bad and value is not None)

@@ -15,7 +15,9 @@ arithmetic only, so ``0.29`` yuan is exactly ``29`` fen (no binary float on the 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import duckdb
 import numpy as np
@@ -25,6 +27,7 @@ import pyarrow.compute as pc
 from cardmind.units import TIMEZONE_NAME
 
 TARGET_TZ = pa.timestamp("us", tz=TIMEZONE_NAME)
+YEARS = (1900, 2200)  # dates and times outside [1900, 2200) are rejected
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
 FALSE_WORDS = ("false", "f", "0", "no", "n")
 _INT_RANGES = {
@@ -91,7 +94,8 @@ def parse_int(arr: pa.Array, type_: pa.DataType | None = None) -> Parsed:
     type_ = type_ or pa.int64()
     text = clean_text(arr)
     ok = pc.match_substring_regex(text, r"^[+-]?\d{1,18}$")
-    good = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.int64())
+    unsigned = pc.replace_substring_regex(text, r"^\+", "")  # Arrow's cast refuses "+5"
+    good = pc.if_else(ok, unsigned, pa.scalar(None, pa.string())).cast(pa.int64())
     lo, hi = _INT_RANGES.get(type_, _INT_RANGES[pa.int64()])
     in_range = pc.and_(pc.greater_equal(good, lo), pc.less_equal(good, hi))
     keep = pc.fill_null(in_range, False)
@@ -103,7 +107,8 @@ def parse_int(arr: pa.Array, type_: pa.DataType | None = None) -> Parsed:
 def parse_float(arr: pa.Array) -> Parsed:
     text = clean_text(arr)
     ok = pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-    values = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.float64())
+    unsigned = pc.replace_substring_regex(text, r"^\+", "")
+    values = pc.if_else(ok, unsigned, pa.scalar(None, pa.string())).cast(pa.float64())
     bad = _mask(pc.is_valid(text)) & ~_mask(ok)
     return Parsed(values, bad, "not a number")
 
@@ -155,14 +160,20 @@ def parse_money(arr: pa.Array, *, unit: str) -> Parsed:
     return Parsed(fen, bad, f"not an amount in {unit} with at most {places}")
 
 
+_LOCAL = threading.local()
+
+
 def _duck(sql: str, arr: pa.Array, timezone: str) -> pa.Array:
-    con = duckdb.connect()
+    """Run ``sql`` over ``arr`` (as table ``src``, column ``s``) in the session ``timezone``."""
+    con = getattr(_LOCAL, "con", None)
+    if con is None:
+        con = _LOCAL.con = duckdb.connect()
+    con.execute(f"SET TimeZone = {_sql_str(timezone)}")
+    con.register("src", pa.table({"s": arr}))
     try:
-        con.execute(f"SET TimeZone = '{timezone}'")
-        src = pa.table({"s": arr})  # noqa: F841 - read by DuckDB by name
         return _combine(con.sql(sql).to_arrow_table().column(0))
     finally:
-        con.close()
+        con.unregister("src")
 
 
 def _sql_str(s: str) -> str:
@@ -179,7 +190,9 @@ def parse_timestamp(arr: pa.Array, *, fmt: str | None, timezone: str) -> Parsed:
     arr = _combine(arr)
     if pa.types.is_timestamp(arr.type):
         values = arr if arr.type.tz else pc.assume_timezone(arr, timezone=timezone)
-        return Parsed(values.cast(TARGET_TZ), np.zeros(len(arr), bool), "")
+        values = _in_range(values.cast(TARGET_TZ))
+        bad = _mask(pc.is_valid(arr)) & ~_mask(pc.is_valid(values))
+        return Parsed(values, bad, f"timestamp outside the years {YEARS[0]}-{YEARS[1] - 1}")
     if pa.types.is_date(arr.type):
         arr = arr.cast(pa.string())
     text = clean_text(arr)
@@ -196,18 +209,18 @@ def parse_timestamp(arr: pa.Array, *, fmt: str | None, timezone: str) -> Parsed:
         values = _duck(sql, text, timezone)
     except duckdb.Error as exc:
         raise ValueError(f"invalid timestamp format {fmt!r}: {exc}") from None
-    values = values.cast(TARGET_TZ)
+    values = _in_range(values.cast(TARGET_TZ))
     bad = _mask(pc.is_valid(text)) & ~_mask(pc.is_valid(values))
-    return Parsed(values, bad, f"not {what}")
+    return Parsed(values, bad, f"not {what} (years {YEARS[0]}-{YEARS[1] - 1})")
 
 
 def parse_date(arr: pa.Array, *, fmt: str | None) -> Parsed:
     """Text to ``date32`` (ISO ``YYYY-MM-DD`` or a strptime format)."""
     arr = _combine(arr)
-    if pa.types.is_date(arr.type):
-        return Parsed(arr.cast(pa.date32()), np.zeros(len(arr), bool), "")
-    if pa.types.is_timestamp(arr.type):
-        return Parsed(arr.cast(pa.date32()), np.zeros(len(arr), bool), "")
+    if pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
+        values = _in_range(arr.cast(pa.date32()))
+        bad = _mask(pc.is_valid(arr)) & ~_mask(pc.is_valid(values))
+        return Parsed(values, bad, f"date outside the years {YEARS[0]}-{YEARS[1] - 1}")
     text = clean_text(arr)
     if fmt is None:
         sql, what = "SELECT try_cast(s AS DATE) FROM src", "an ISO date (YYYY-MM-DD)"
@@ -217,8 +230,21 @@ def parse_date(arr: pa.Array, *, fmt: str | None) -> Parsed:
         values = _duck(sql, text, TIMEZONE_NAME).cast(pa.date32())
     except duckdb.Error as exc:
         raise ValueError(f"invalid date format {fmt!r}: {exc}") from None
+    values = _in_range(values)
     bad = _mask(pc.is_valid(text)) & ~_mask(pc.is_valid(values))
-    return Parsed(values, bad, f"not {what}")
+    return Parsed(values, bad, f"not {what} (years {YEARS[0]}-{YEARS[1] - 1})")
+
+
+def _in_range(values: pa.Array) -> pa.Array:
+    """Null out dates and times outside ``YEARS`` (a year 0 or 99999 is a data error)."""
+    if pa.types.is_timestamp(values.type):
+        lo = pa.scalar(datetime(YEARS[0], 1, 1, tzinfo=UTC), values.type)
+        hi = pa.scalar(datetime(YEARS[1], 1, 1, tzinfo=UTC), values.type)
+    else:
+        lo, hi = pa.scalar(date(YEARS[0], 1, 1)), pa.scalar(date(YEARS[1], 1, 1))
+        lo, hi = lo.cast(values.type), hi.cast(values.type)
+    ok = pc.fill_null(pc.and_(pc.greater_equal(values, lo), pc.less(values, hi)), False)
+    return pc.if_else(ok, values, pa.scalar(None, values.type))
 
 
 def parse_as(
