@@ -50,7 +50,8 @@ def simulate_command(
     set_: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", help="Override a parameter: NAME=VALUE, e.g. scenarios.cashout_app.ring_size=8."
+            "--set",
+            help="Override a parameter: NAME=VALUE, e.g. scenarios.cashout_app.ring_size=8.",
         ),
     ] = None,
     describe: Annotated[

@@ -442,7 +442,9 @@ class _Run:
                 "message_type": lk.message_type.take(pa.array(ev["mtype"][order].astype(np.int64))),
                 "original_auth_id": orig,
                 "available_credit_fen": out.avail[order],
-                "response_code": lk.response.take(pa.array(out.response_index[order].astype(np.int64))),
+                "response_code": lk.response.take(
+                    pa.array(out.response_index[order].astype(np.int64))
+                ),
                 "approved": approved,
                 "temp_credit_fen": temp,
             },
