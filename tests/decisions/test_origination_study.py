@@ -1,5 +1,5 @@
-"""Origination on simulated applications: training on approved only, reject inference measured
-against the simulator's truth, policy figures, and the CLI."""
+"""Origination on simulated data: training on approved only, reject inference measured against the
+simulator's truth, policy figures; behaviour score, line management and batch pre-approval; CLI."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cardmind.decisions.line_management import TAGS
 from cardmind.decisions.origination_study import (
     evaluate_on_truth,
     reject_inference_study,
     train_origination,
 )
+from cardmind.decisions.preapproval import preapprove_dataset
+from cardmind.models.credit.behaviour import BEHAVIOUR_FEATURES
 from cardmind.models.credit.outcomes import applications_with_observed_outcome
 
 
 @pytest.fixture(scope="module")
 def applications_dataset(tmp_path_factory):
-    """4,000 simulated applications (1 month, raised default rate so a small sample has bads)."""
+    """4,000 simulated applications and ~4,000 cards over 6 months (default rate raised so that
+    a small sample has enough bads)."""
     from cardmind.settings import get_settings
     from cardmind.simulate import load_preset, simulate
 
@@ -27,8 +31,7 @@ def applications_dataset(tmp_path_factory):
     overrides = {
         "population.cards": "2000",
         "population.new_card_share": "1",
-        "period.months": "1",
-        "population.default_scale": "2.5",
+        "population.default_scale": "4",
     }
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CARDMIND_HOME", str(root / "home"))
@@ -139,3 +142,78 @@ def german_dataset_cli(tmp_path_factory):
         out,
     )
     return out
+
+
+@pytest.fixture(scope="module")
+def behaviour_model(applications_dataset):
+    from cardmind.models.credit.behaviour import train_behaviour
+
+    return train_behaviour(applications_dataset, horizon=3, n_splits=3)
+
+
+def test_behaviour_score_separates_future_delinquency(behaviour_model):
+    meta = behaviour_model.metadata
+    assert meta["target"] == "90+ days past due within 3 months"
+    assert meta["metrics"]["cv"]["champion_scorecard"]["auc_mean"] > 0.7
+    assert set(behaviour_model.scorecard.feature_names_) <= set(BEHAVIOUR_FEATURES)
+
+
+def test_preapproval_writes_one_row_per_card_with_reasons_offers_and_tags(
+    applications_dataset, behaviour_model, tmp_path
+):
+    import pandas as pd
+
+    out = tmp_path / "pre.parquet"
+    seen = []
+    summary = preapprove_dataset(
+        applications_dataset,
+        behaviour_model,
+        out,
+        chunk_rows=700,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    df = pd.read_parquet(out)
+    assert len(df) == summary["customers"] == df.card_token.nunique()
+    assert seen[-1][0] == seen[-1][1] == len(df) and len(seen) > 1
+    assert sum(summary["line_actions"].values()) == len(df)
+    inc = df[df.line_action == "increase"]
+    assert (inc.new_limit_fen > inc.current_limit_fen).all() and (
+        inc.new_limit_fen % 100_000 == 0
+    ).all()
+    dec = df[df.line_action == "decrease"]
+    assert (dec.new_limit_fen < dec.current_limit_fen).all()
+    hold = df[df.line_action == "hold"]
+    assert (hold.new_limit_fen == hold.current_limit_fen).all()
+    assert summary["pre_approved_increase_total_fen"] == int(inc.line_change_fen.sum())
+    # early warning = riskiest customers; reasons name characteristics
+    assert df[df.early_warning].behaviour_pd.min() >= df[~df.early_warning].behaviour_pd.median()
+    assert df.reason_1.astype(str).str.startswith(("FACTOR_", "")).all()
+    assert (df.reason_1_points >= df.reason_2_points).all()
+    assert not (df.offer_line_increase & (df.line_action != "increase")).any()
+    assert {c for c in df.columns if c.startswith("tag_")} == {f"tag_{t}" for t in TAGS}
+
+
+def test_cli_preapprove_trains_when_needed_and_refuses_bad_output(applications_dataset, tmp_path):
+    from cardmind.cli import _register, app
+
+    _register()
+    runner = CliRunner()
+    r = runner.invoke(
+        app,
+        [
+            "preapprove",
+            "--data",
+            str(applications_dataset),
+            "--out",
+            str(tmp_path / "p.parquet"),
+            "--horizon",
+            "3",
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["customers"] > 1000
+    r = runner.invoke(
+        app, ["preapprove", "--data", str(applications_dataset), "--out", str(tmp_path / "p.csv")]
+    )
+    assert r.exit_code != 0

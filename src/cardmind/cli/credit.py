@@ -139,3 +139,102 @@ def _home() -> Path:
     from cardmind.settings import get_settings
 
     return get_settings().home
+
+
+HORIZON = typer.Option(6, help="Months ahead of the 90+ DPD target.")
+PARQUET_OUT = typer.Option(..., "--out", help="Output Parquet file (one row per customer).")
+BEHAVIOUR_MODEL = typer.Option(None, "--model", help="Behaviour model folder (default: trained one).")
+
+
+@train_app.command("behaviour")
+def train_behaviour_command(
+    data: Path = DATA,
+    out: Path = MODEL_OUT,
+    horizon: int = HORIZON,
+    folds: int = typer.Option(5, help="Cross-validation folds."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metadata as JSON."),
+) -> None:
+    """Train the behaviour score: P(90+ days past due within the horizon) (训练行为评分)."""
+    from cardmind.models.credit.behaviour import default_behaviour_dir, train_behaviour
+
+    model = train_behaviour(data, horizon=horizon, n_splits=folds)
+    folder = out or default_behaviour_dir()
+    model.save(folder)
+    if as_json:
+        typer.echo(json.dumps(model.metadata, default=str))
+        return
+    meta = model.metadata
+    _print_table(
+        f"behaviour score: {meta['target']} (observed at {meta['as_of']}, {meta['n_cards']} cards, "
+        f"bad rate {meta['bad_rate']:.2%})",
+        list(meta["metrics"]["cv"].values()),
+        ["model", "auc_mean", "auc_std", "ks_mean", "ks_std"],
+    )
+    typer.echo(f"behaviour model: {folder}")
+
+
+@app.command("preapprove")
+def preapprove_command(
+    data: Path = DATA,
+    out: Path = PARQUET_OUT,
+    model: Path = BEHAVIOUR_MODEL,
+    horizon: int = HORIZON,
+    chunk_rows: int = typer.Option(1_000_000, help="Customers per vectorised chunk."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Batch pre-approval of existing customers (智能预审): behaviour score with reasons, line
+    increase/hold/decrease, early warning, product offers and profile tags, as Parquet.
+
+    Without a trained behaviour model (``cardmind train behaviour``) one is trained on DIR first.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cardmind.decisions.preapproval import preapprove_dataset
+    from cardmind.models.credit.behaviour import (
+        BehaviourModel,
+        default_behaviour_dir,
+        train_behaviour,
+    )
+
+    folder = model or default_behaviour_dir()
+    if (folder / "metadata.json").is_file():
+        bm = BehaviourModel.load(folder)
+    elif model is not None:
+        from cardmind.errors import InvalidInput
+
+        raise InvalidInput(f"--model {model}: no behaviour model there")
+    else:
+        typer.echo(
+            f"no behaviour model in {folder}: training one on {data} (horizon {horizon} months)",
+            err=True,
+        )
+        bm = train_behaviour(data, horizon=horizon)
+        bm.save(folder)
+    with Progress(
+        TextColumn("pre-approval"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=as_json,
+    ) as bar:
+        task = bar.add_task("customers", total=None)
+        summary = preapprove_dataset(
+            data,
+            bm,
+            out,
+            chunk_rows=chunk_rows,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+        return
+    n = summary["customers"]
+    acts = summary["line_actions"]
+    typer.echo(
+        f"{n:,} customers as of {summary['as_of']}: increase {acts.get('increase', 0):,}, hold "
+        f"{acts.get('hold', 0):,}, decrease {acts.get('decrease', 0):,}; pre-approved increases "
+        f"¥{summary['pre_approved_increase_total_fen'] / 100:,.0f}; early warning {summary['early_warning']:,}"
+    )
+    typer.echo("offers: " + ", ".join(f"{k} {v:,}" for k, v in summary["offers"].items()))
+    typer.echo("tags: " + ", ".join(f"{k} {v:,}" for k, v in summary["tags"].items()))
+    typer.echo(f"written: {out}")

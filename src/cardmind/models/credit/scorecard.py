@@ -282,6 +282,10 @@ class Scorecard:
                 min_bin_size=self.min_bin_size,
                 max_n_bins=self.max_n_bins,
             )
+            present = values.notna().to_numpy()
+            if present.sum() < 2 or values[present].nunique() < 2:
+                self.iv_[col] = 0.0  # constant or empty: carries no information
+                continue
             ob.fit(values.to_numpy(dtype=object if dtype == "categorical" else float), y, w)
             if dtype == "numerical":
                 proto = Characteristic(
@@ -309,7 +313,7 @@ class Scorecard:
                 "bad": np.bincount(idx, weights=y, minlength=proto.n_bins),
                 "idx": idx,
             }
-        selected = [c for c in features if self.iv_[c] >= self.min_iv]
+        selected = [c for c in features if c in chars and self.iv_[c] >= self.min_iv]
         if not selected:
             raise ValueError(f"no characteristic has an information value >= {self.min_iv}")
         # Fit; drop characteristics whose coefficient has the wrong sign (collinearity) and refit.
