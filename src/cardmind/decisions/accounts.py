@@ -8,7 +8,8 @@ the open-to-buy until it expires.
 
 Bootstrap per card: the permanent limit of the latest statement before ``until`` (else the card's
 opening limit); the balance implied by the card's last authorization before ``until``
-(``limit - available_credit_fen`` then that authorization's own effect), else by its latest
+(``limit - available_credit_fen`` then that authorization's own effect, plus interest and fees
+of statements cut since), else by its latest
 statement plus later purchases; minus repayments after that point. Every card of the card
 master file is loaded (the issuer knows a card from the day it issues it; cards opened later
 start at a zero balance). Card ``status`` in the
@@ -180,13 +181,25 @@ class AccountBook:
             if "repayments" in has
             else "rep AS (SELECT NULL::VARCHAR card_token, 0 after_auth, 0 after_stm WHERE false)"
         )
+        chg_cte = (
+            """
+            chg AS (
+              SELECT s.card_token, sum(s.interest_fen + s.fees_fen) AS charged
+              FROM statements s JOIN last_auth la USING (card_token)
+              WHERE s.statement_date >= CAST(la.ts AS DATE)
+                AND s.statement_date < CAST($until AS DATE)
+              GROUP BY s.card_token
+            )"""
+            if "statements" in has
+            else "chg AS (SELECT NULL::VARCHAR card_token, 0 charged WHERE false)"
+        )
         co_cte = (
             "co AS (SELECT DISTINCT card_token FROM charge_offs WHERE charged_off_at < CAST($until AS DATE))"
             if "charge_offs" in has
             else "co AS (SELECT NULL::VARCHAR card_token WHERE false)"
         )
         sql = f"""
-        WITH {stmt_cte}, {auth_cte}, {rep_cte}, {co_cte}
+        WITH {stmt_cte}, {auth_cte}, {rep_cte}, {chg_cte}, {co_cte}
         SELECT c.card_token, c.customer_id, c.product_tier, c.opened_at,
                coalesce(s.credit_limit_fen, c.credit_limit_fen) AS limit_fen,
                CASE
@@ -194,7 +207,7 @@ class AccountBook:
                    coalesce(s.credit_limit_fen, c.credit_limit_fen) - la.available_credit_fen
                    + CASE WHEN la.approved AND la.message_type = 'purchase' THEN la.amount_fen
                           WHEN la.approved THEN -la.amount_fen ELSE 0 END
-                   - coalesce(rep.after_auth, 0)
+                   - coalesce(rep.after_auth, 0) + coalesce(chg.charged, 0)
                  ELSE coalesce(s.new_balance_fen, 0) + coalesce(s.installment_outstanding_fen, 0)
                    + coalesce(am.net, 0) - coalesce(rep.after_stm, 0)
                END AS balance_fen,
@@ -208,6 +221,7 @@ class AccountBook:
         LEFT JOIN last_auth la USING (card_token)
         LEFT JOIN after_stm am USING (card_token)
         LEFT JOIN rep USING (card_token)
+        LEFT JOIN chg USING (card_token)
         LEFT JOIN co USING (card_token)
         """
         rows = con.execute(sql, params).fetchall()

@@ -58,7 +58,7 @@ from cardmind.decisions.reasons import reason
 from cardmind.decisions.rules import RuleEvaluationError, RuleManager, Verdict, verdict
 from cardmind.decisions.smart_credit import CreditOffer, SmartCredit, SmartCreditConfig
 from cardmind.decisions.standin import standin_verdict
-from cardmind.decisions.types import AuthorizationRequest, Decision, Label
+from cardmind.decisions.types import AuthorizationRequest, Decision, Label, Reason
 from cardmind.errors import InvalidInput
 from cardmind.storage.base import create_all
 from cardmind.storage.decision_log import (
@@ -355,8 +355,9 @@ class AuthorizationEngine:
         elif action == "CHALLENGE" and over:
             action, code = "DECLINE", "51"
             reasons += ["OVER_LIMIT", "TEMP_CREDIT_FRAUD_RISK"]
+        factors: list[Reason] = []
         if action in ("CHALLENGE", "DECLINE") and score is not None and self.config.explain_top:
-            reasons += self._explain(feats, action, reasons)
+            factors = self._explain(feats, reasons)
         if action == "APPROVE" and not reasons:
             reasons.append("LOW_RISK")
         # state
@@ -378,7 +379,7 @@ class AuthorizationEngine:
             temp_credit_fen=offer.amount_fen if offer else 0,
             temp_credit_expires_at=offer.expires_at if offer else None,
             fraud_score=score, cashout_score=cash,
-            reasons=[reason(r) for r in dict.fromkeys(reasons)],
+            reasons=[reason(r) for r in dict.fromkeys(reasons)] + factors,
             model_version=self.model_version if score is not None else None,
             rules_version=rs.version, standin=cause is not None,
             standin_reason=_standin_text(cause, self.model_error) if cause else None,
@@ -388,14 +389,21 @@ class AuthorizationEngine:
         )
         return decision, used, offer
 
-    def _explain(self, feats: dict[str, float], action: str, reasons: list[str]) -> list[str]:
+    def _explain(self, feats: dict[str, float], reasons: list[str]) -> list[Reason]:
+        """The model's top risk-raising features as ``FACTOR_<feature>`` reasons (fraud only)."""
         if not any(r.startswith(("FRAUD_", "NIGHT_", "CROSS_", "CNP_", "VELOCITY")) for r in reasons):
             return []
         try:
             top = self.model.explain(feats, top=self.config.explain_top)
         except Exception:
             return []
-        return [f"FACTOR_{getattr(r, 'feature', r)}" for r in top]
+        out = []
+        for r in top:
+            feature = getattr(r, "feature", None) or str(r)
+            generic = reason(f"FACTOR_{feature}")
+            out.append(Reason(code=generic.code, en=getattr(r, "en", None) or generic.en,
+                              zh=getattr(r, "zh", None) or generic.zh))
+        return out
 
     def _cashout_score(self, event: dict[str, Any], feats: dict[str, float]) -> float | None:
         """The cash-out hook: a ``cashout_score`` feature, else the ``cashout`` callable, else None."""
