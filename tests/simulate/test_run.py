@@ -100,6 +100,12 @@ def test_simulate_refuses_an_unwritable_folder_and_leaves_nothing(tmp_path):
     with pytest.raises(InvalidInput, match="not a folder"):
         simulate(load_preset("tiny", overrides=SMALL), blocker)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("keep me")
+    with pytest.raises(InvalidInput, match="not a cardmind dataset; refusing"):
+        simulate(load_preset("tiny", overrides=SMALL), precious)
+    assert (precious / "thesis.txt").read_text() == "keep me"
     with pytest.raises(InvalidInput, match="SimulationConfig"):
         simulate({"preset": "tiny"}, tmp_path / "x")  # type: ignore[arg-type]
     assert isinstance(load_preset("tiny"), SimulationConfig)

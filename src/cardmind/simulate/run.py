@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cardmind.dataset import MANIFEST
 from cardmind.errors import InvalidInput
 from cardmind.simulate.config import SimulationConfig
 from cardmind.simulate.engine import Progress, run
@@ -20,6 +21,10 @@ def _check_writable(out: Path) -> None:
         raise InvalidInput(f"{out}: cannot write here (folder {probe} is not writable)")
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise InvalidInput(
+            f"{out}: exists and is not a cardmind dataset; refusing to replace it (choose a new folder)"
+        )
 
 
 def simulate(
