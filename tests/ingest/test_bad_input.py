@@ -148,3 +148,17 @@ def test_bad_constant_is_a_mapping_error(bank):
     data["tables"]["authorizations"]["columns"]["channel"] = {"constant": "telepathy"}
     with pytest.raises(InvalidInput, match="constant 'telepathy' is not one of"):
         ingest(Mapping.load(bank.mapping(data)), bank.out)
+
+
+def test_bad_time_format_is_a_mapping_error(bank):
+    bank.write(tx_rows())
+    data = base_mapping()
+    data["tables"]["authorizations"]["columns"]["ts"] = {"from": "txn_time", "format": "%Q"}
+    with pytest.raises(
+        InvalidInput, match=r"tables.authorizations.columns.ts: invalid timestamp format '%Q'"
+    ):
+        ingest(Mapping.load(bank.mapping(data)), bank.out)
+    data["tables"]["authorizations"]["columns"]["ts"] = "txn_time"
+    data["tables"]["authorizations"]["columns"]["city"] = {"from": "memo", "format": "%Y"}
+    with pytest.raises(InvalidInput, match="format only applies to dates and timestamps"):
+        ingest(Mapping.load(bank.mapping(data)), bank.out)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from cardmind.dataset import Dataset
 from cardmind.ingest import Mapping, ingest
@@ -65,3 +66,18 @@ def test_gbk_encoding(bank):
         t["encoding"] = "gbk"
     ingest(Mapping.load(bank.mapping(data)), bank.out)
     assert Dataset(bank.out).read("authorizations").column("city").to_pylist() == ["北京"]
+
+
+def test_wrong_encoding_names_column_and_record_without_the_value(bank):
+    from cardmind.errors import InvalidInput
+
+    path = bank.root / "tx.csv"
+    path.write_bytes(
+        b"txn_id,card_no,mer_id,amt,txn_time,fraud_flag,memo\n"
+        + f"t1,{PAN_A},m1,1.00,2024-05-01 10:00:00,0,北京\n".encode("gbk")
+    )
+    with pytest.raises(InvalidInput) as err:
+        ingest(Mapping.load(bank.mapping(base_mapping())), bank.out)
+    msg = str(err.value)
+    assert "column 'memo', record 2: invalid UTF8 data" in msg and "encoding: gbk" in msg
+    assert PAN_A not in msg

@@ -41,6 +41,12 @@ def preflight(mapping: Mapping) -> dict[tuple[str, Path], list[str]]:
         for c in tm.columns:
             if c.constant is not None:
                 _check_constant(tm, c)
+            elif c.format is not None:
+                _check_format(f"{where_of(tm)}.columns.{c.target}", c, tm)
+        if tm.outcome is not None and tm.outcome.observed_at is not None:
+            obs = tm.outcome.observed_at
+            if obs.format is not None:
+                _check_format(f"{where_of(tm)}.outcome.observed_at", obs, None)
         if tm.outcome is not None and "application_outcomes" in mapping.tables:
             raise InvalidInput(
                 f"mapping {where_of(tm)}.outcome: application_outcomes is also mapped; use one"
@@ -114,6 +120,17 @@ def _check_constant(tm: TableMapping, c: ColumnSpec) -> None:
         raise InvalidInput(
             f"mapping {where_of(tm)}.columns.{c.target}: constant {c.constant!r} is not {expected}"
         )
+
+
+def _check_format(where: str, c: ColumnSpec, tm: TableMapping | None) -> None:
+    """A strptime format DuckDB cannot use is a mapping error, found before reading data."""
+    type_ = schema.TABLES[tm.table].column(c.target).type if tm else coerce.TARGET_TZ
+    if not (pa.types.is_timestamp(type_) or pa.types.is_date(type_)):
+        raise InvalidInput(f"mapping {where}: format only applies to dates and timestamps")
+    try:
+        coerce.parse_as(pa.array(["x"], pa.string()), type_, fmt=c.format)
+    except ValueError as exc:
+        raise InvalidInput(f"mapping {where}: {exc}") from None
 
 
 def plan(mapping: Mapping) -> dict[str, dict[str, object]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +62,8 @@ def read_header(
             raise InvalidInput(f"{path}: not a readable Parquet file ({exc})") from None
     _check_encoding(encoding)
     try:
-        with path.open(encoding=encoding, newline="") as f:
-            first = f.readline()
+        with path.open("rb") as f:
+            first = f.readline().decode(encoding)
     except (UnicodeDecodeError, OSError) as exc:
         raise InvalidInput(f"{path}: cannot read the header line as {encoding} ({exc})") from None
     first = first.lstrip("\ufeff")
@@ -128,9 +129,20 @@ def read_source(
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        # The message of a parse error can quote a row; keep only its first clause.
-        reason = str(exc).split(":")[0]
-        raise InvalidInput(f"{path}: cannot parse as CSV ({reason})") from None
+        # The message of a parse error can quote a row (a card number): never show it whole.
+        conv = re.search(
+            r"column #(\d+): Row #(\d+): CSV conversion error to \w+: ([\w ]+)", str(exc)
+        )
+        if conv:
+            col, row, what = int(conv.group(1)), conv.group(2), conv.group(3)
+            name = header[col] if col < len(header) else f"#{col}"
+            reason = f"column {name!r}, record {row}: {what}"
+        else:
+            reason = str(exc).split(":")[0]
+        raise InvalidInput(
+            f"{path}: cannot parse as CSV ({reason}); check the delimiter and the encoding "
+            f"(now {encoding!r}; files from Chinese systems are often encoding: gbk)"
+        ) from None
     bad = np.array(sorted(n for n, _ in malformed if n > 0), dtype=np.int64)
     lines = _record_lines(table.num_rows, bad)
     return Source(path=path, table=table, lines=lines, malformed=malformed)
