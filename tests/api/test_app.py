@@ -1,0 +1,28 @@
+"""``app_from_environment``: what ``cardmind serve`` runs, built from settings alone."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from tests.api.conftest import GOOD_REQUEST, KEYS
+
+from cardmind.api import app as app_module
+from cardmind.api.app import app_from_environment, serving_model
+
+
+def test_served_app_builds_the_real_engine_from_settings(monkeypatch, cardmind_home):
+    monkeypatch.setenv("CARDMIND_API_KEYS", f"{KEYS['scoring']}:scoring")
+    monkeypatch.delenv("CARDMIND_SERVE_DATA", raising=False)
+    monkeypatch.delenv("CARDMIND_SERVE_RULES", raising=False)
+    calls = []  # the process-wide OpenMP limit is not applied inside the test session
+    monkeypatch.setattr(app_module, "single_threaded_native_code", lambda: calls.append(1))
+    assert serving_model() == "registry"  # empty registry: the engine will say why
+    with TestClient(app_from_environment()) as client:
+        health = client.get("/healthz").json()
+        assert health["status"] == "degraded"  # no production model: stand-in rules
+        assert health["engine"]["rules_version"]
+        r = client.post(
+            "/v1/authorizations", json=GOOD_REQUEST, headers={"X-API-Key": KEYS["scoring"]}
+        )
+        assert r.status_code == 200 and r.json()["response_code"] == "14"  # no accounts loaded
+    assert (cardmind_home / "cardmind.db").exists()  # decision log in CARDMIND_HOME
+    assert calls == [1]
