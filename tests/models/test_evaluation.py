@@ -72,11 +72,11 @@ def test_split_slices_are_ordered_disjoint_and_leave_the_delay_gap():
 
 def test_prequential_folds_roll_forward_and_short_data_gets_a_precise_error():
     t0 = pd.Timestamp("2024-01-01", tz="Asia/Shanghai")
-    folds = prequential_splits(t0, t0 + pd.Timedelta(days=89), SplitSpec(), folds=3)
+    folds = prequential_splits(t0, t0 + pd.Timedelta(days=119), SplitSpec(), folds=3)
     assert len(folds) == 3
     assert [f.cutoff for f in folds] == sorted(f.cutoff for f in folds)
     assert all(b.cutoff - a.cutoff == pd.Timedelta(days=14) for a, b in itertools.pairwise(folds))
-    with pytest.raises(ValueError, match="this split needs at least 43"):
+    with pytest.raises(ValueError, match="this split needs at least 71"):
         make_split(t0, t0 + pd.Timedelta(days=20), SplitSpec())
 
 

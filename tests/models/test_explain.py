@@ -42,7 +42,7 @@ def test_ratio_features_read_as_a_comparison_in_both_languages():
     )
     assert (
         t.en
-        == "transaction amount relative to average purchases amount on this card in the last 30 days"
+        == "transaction amount relative to average purchase amount on this card in the last 30 days"
     )
     assert t.zh == "交易金额相对该卡近30天交易平均金额的倍数"
 

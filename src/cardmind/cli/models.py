@@ -52,9 +52,9 @@ def _config(rounds: int, top_features: int):
 
 DATA = typer.Option(..., "--data", help="Dataset folder (simulated or ingested).")
 TEST_DAYS = typer.Option(14, help="Days in the test window.")
-DELAY_DAYS = typer.Option(7, help="Feedback-delay gap between training and test (days).")
-VALID_DAYS = typer.Option(7, help="Early-stopping slice (days).")
-CALIB_DAYS = typer.Option(7, help="Calibration slice (days).")
+DELAY_DAYS = typer.Option(21, help="Feedback-delay gap between training and test (days).")
+VALID_DAYS = typer.Option(14, help="Early-stopping slice (days).")
+CALIB_DAYS = typer.Option(14, help="Calibration slice (days).")
 WARMUP_DAYS = typer.Option(7, help="First days skipped so windowed features have history.")
 ROUNDS = typer.Option(600, help="Maximum boosting rounds (early stopping picks fewer).")
 TOP = typer.Option(40, help="Features kept after selection by gain.")

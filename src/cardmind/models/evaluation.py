@@ -52,9 +52,9 @@ class SplitSpec:
     """
 
     test_days: int = 14
-    delay_days: int = 7
-    valid_days: int = 7
-    calib_days: int = 7
+    delay_days: int = 21  # labels: median report delay ~2 weeks, 3/4 within ~4 weeks
+    valid_days: int = 14
+    calib_days: int = 14
     warmup_days: int = 7
     train_days: int | None = None  # None: all history after warm-up (expanding window)
 
@@ -110,7 +110,7 @@ def make_split(t_min: Any, t_max: Any, spec: SplitSpec, *, test_end: Any = None)
     >>> s = make_split(pd.Timestamp("2024-01-01", tz="Asia/Shanghai"),
     ...                pd.Timestamp("2024-03-31 12:00", tz="Asia/Shanghai"), SplitSpec())
     >>> s.cutoff.date(), s.train_end.date(), s.calib_start.date(), s.train_start.date()
-    (datetime.date(2024, 3, 18), datetime.date(2024, 3, 11), datetime.date(2024, 3, 4), datetime.date(2024, 1, 8))
+    (datetime.date(2024, 3, 18), datetime.date(2024, 2, 26), datetime.date(2024, 2, 12), datetime.date(2024, 1, 8))
     """
     t_min, t_max = pd.Timestamp(t_min), pd.Timestamp(t_max)
     end = (

@@ -9,7 +9,7 @@ and from a missing value "... has no history / 无历史".
 >>> t = describe_feature("card_amount_sum_7d", {"kind": "window", "entity": "card",
 ...     "aggregation": "sum", "column": "amount_fen", "window": "7d"})
 >>> t.en, t.zh
-('total purchases amount on this card in the last 7 days', '该卡近7天交易金额总额')
+('total purchase amount on this card in the last 7 days', '该卡近7天交易金额总额')
 >>> describe_feature("merchant_fraud_rate_30d", {"kind": "label", "entity": "merchant",
 ...     "window": "30d", "measure": "rate"}).zh
 '该商户近30天已报告欺诈率'
@@ -41,6 +41,17 @@ ENTITIES: dict[str, tuple[str, str]] = {
     "mcc": ("this merchant category", "该商户类别"),
 }
 
+#: How a window phrase attaches to its entity in English.
+PLACES: dict[str, str] = {
+    "card": "on this card",
+    "customer": "by this customer",
+    "merchant": "at this merchant",
+    "terminal": "at this terminal",
+    "device": "on this device",
+    "card_merchant": "on this card at this merchant",
+    "category": "in this merchant category",
+}
+
 NOUNS: dict[str, tuple[str, str]] = {
     "authorizations": ("purchases", "交易"),
     "repayments": ("repayments", "还款"),
@@ -59,9 +70,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "fees_fen": ("fees", "费用"),
     "installment_outstanding_fen": ("unbilled installments", "未出账分期本金"),
     "days_past_due": ("days past due", "逾期天数"),
-    "principal_fen": ("installment principal", "分期本金"),
-    "periods": ("installment periods", "分期期数"),
-    "fee_total_fen": ("installment fees", "分期手续费"),
+    "principal_fen": ("principal", "本金"),
+    "periods": ("periods", "期数"),
+    "fee_total_fen": ("fees", "手续费"),
     "merchant_id": ("merchants", "商户"),
     "terminal_id": ("terminals", "终端"),
     "mcc": ("merchant category codes", "商户类别码"),
@@ -181,21 +192,21 @@ def _window(d: Mapping[str, Any]) -> FeatureText:
     ent_en, ent_zh = ENTITIES.get(entity, (entity, entity))
     win_en, win_zh = window_text(str(d.get("window")))
     noun_en, noun_zh = NOUNS.get(source, (source, source))
+    one = noun_en[:-1] if noun_en.endswith("s") else noun_en  # "purchase amount"
+    place = PLACES.get(entity, f"of {ent_en}")
     col_en, col_zh = COLUMNS.get(str(col), (str(col), str(col))) if col else ("", "")
-    if source == "repayments" and col == "amount_fen":
-        col_en, col_zh = "repayment amount", "还款金额"
     f_en, f_zh = FILTERS.get(str(flt), (str(flt), str(flt))) if flt else ("", "")
     q_en = f"{f_en} " if flt and agg != "share" else ""
     body_en = {
         "count": f"number of {q_en}{noun_en}",
-        "sum": f"total {q_en}{noun_en} {col_en}",
-        "mean": f"average {q_en}{noun_en} {col_en}",
-        "min": f"smallest {q_en}{noun_en} {col_en}",
-        "max": f"largest {q_en}{noun_en} {col_en}",
-        "std": f"variability of {q_en}{noun_en} {col_en}",
+        "sum": f"total {q_en}{one} {col_en}",
+        "mean": f"average {q_en}{one} {col_en}",
+        "min": f"smallest {q_en}{one} {col_en}",
+        "max": f"largest {q_en}{one} {col_en}",
+        "std": f"variability of {q_en}{one} {col_en}",
         "distinct_count": f"number of distinct {col_en} in {q_en}{noun_en}",
-        "last": f"{col_en} of the latest {q_en}{noun_en}".replace(" purchases", " purchase"),
-        "time_since_last": f"time since the previous {q_en}{noun_en}".rstrip("s"),
+        "last": f"{col_en} of the latest {q_en}{one}",
+        "time_since_last": f"time since the previous {q_en}{one}",
         "share": f"share of {noun_en} that are {f_en}",
     }.get(agg, f"{agg} of {col_en or noun_en}")
     q_zh = f_zh if agg != "share" else ""
@@ -214,12 +225,12 @@ def _window(d: Mapping[str, Any]) -> FeatureText:
     if agg == "time_since_last":
         return FeatureText(
             name=str(d.get("name", "")),
-            en=f"{body_en} on {ent_en} (within {win_en})",
+            en=f"{body_en} {place} (within {win_en})",
             zh=f"{ent_zh}{body_zh}",
         )
     return FeatureText(
         name=str(d.get("name", "")),
-        en=f"{body_en} on {ent_en} in the last {win_en}",
+        en=f"{body_en} {place} in the last {win_en}",
         zh=f"{ent_zh}{win_zh}{body_zh}",
     )
 

@@ -67,7 +67,7 @@ class FraudTrainConfig:
     top_features: int = 40
     min_valid_positives: int = 5
     seed: int = 0
-    num_threads: int = 2
+    num_threads: int = 1  # OpenMP threads busy-wait on a shared machine: 1 is often fastest
 
     def __post_init__(self) -> None:
         if self.num_boost_round < 1:
@@ -502,6 +502,42 @@ def dataset_fingerprint(dataset: Any) -> dict[str, Any]:
     }
 
 
+#: Entities, windows and filters of the default catalog that the fraud model considers.
+FRAUD_ENTITIES = ("card", "merchant", "terminal", "device", "card_merchant", "category")
+FRAUD_WINDOWS = ("10m", "1h", "24h", "7d", "30d", "90d")
+FRAUD_FILTERS = (None, "online", "night", "cross_border", "declined")
+
+
+def fraud_candidates(catalog: Any = None) -> Any:
+    """The fraud model's candidate features: request features, label-delayed fraud rates, card /
+    merchant / terminal / device / card-at-merchant windows on authorizations, and the ratios
+    and z-scores built on them (about 500 of the default catalog's 3,000+).
+
+    Customer windows duplicate card windows (one card per customer in most data) and statement,
+    repayment and installment features describe credit and cash-out, not third-party fraud.
+    """
+    from cardmind import features
+
+    catalog = catalog if catalog is not None else features.default_catalog()
+
+    def base(d: Any) -> bool:
+        if d.kind in ("request", "label"):
+            return True
+        return (
+            d.kind == "window"
+            and d.source == "authorizations"
+            and d.entity in FRAUD_ENTITIES
+            and d.window in FRAUD_WINDOWS
+            and d.filter in FRAUD_FILTERS
+        )
+
+    kept = catalog.filter(base)
+    names = set(kept.names())
+    return catalog.filter(
+        lambda d: d.name in names or (d.kind == "derived" and all(i in names for i in d.inputs))
+    )
+
+
 def build_training_table(
     dataset: Any, catalog: Any = None, *, progress: Callable[[str], None] | None = None
 ) -> TrainingTable:
@@ -559,10 +595,10 @@ def compute_features(
 
     from cardmind import features
 
-    catalog = (catalog or features.default_catalog()).for_dataset(dataset)
+    catalog = (catalog if catalog is not None else fraud_candidates()).for_dataset(dataset)
     for notice in getattr(catalog, "notices", []):
         say(f"feature skipped: {notice}")
-    table = features.BatchEngine(dataset).compute(catalog, auth)
+    table = features.BatchEngine(_duckdb_views(dataset)).compute(catalog, auth)
     if table.num_rows != auth.num_rows:
         raise RuntimeError(f"feature engine returned {table.num_rows} rows for {auth.num_rows}")
     if "auth_id" in table.column_names:
@@ -591,6 +627,18 @@ def compute_features(
         defs[d.name] = d.to_dict()
     X = np.column_stack(cols) if cols else np.zeros((auth.num_rows, 0))
     return X, names, defs
+
+
+def _duckdb_views(dataset: Any) -> Any:
+    """A DuckDB connection with one view per table (``Dataset.connect`` passes the path as a
+    prepared parameter, which DuckDB 2.x refuses in ``CREATE VIEW``)."""
+    import duckdb
+
+    con = duckdb.connect()
+    for t in dataset.tables():
+        path = dataset.glob(t).replace("'", "''")
+        con.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM read_parquet('{path}')")
+    return con
 
 
 def train_and_register(
