@@ -84,8 +84,16 @@ class Dataset:
         return str(self.path / table / "*.parquet")
 
     def read(self, table: str, columns: Iterable[str] | None = None) -> pa.Table:
-        """The whole table as Arrow (string columns decoded from dictionaries)."""
+        """The whole table as Arrow (string columns decoded from dictionaries).
+
+        Without ``columns``, an imported table returns only the columns that hold data
+        (:meth:`columns_present`): the all-null placeholders of columns the bank did not have
+        are left out, so code that checks a table's columns sees what is really there. Ask for
+        such a column by name to get its nulls.
+        """
         cols = list(columns) if columns is not None else None
+        if cols is None and table in self.manifest.get("columns_present", {}):
+            cols = self.columns_present(table)
         parts = [pq.read_table(f, columns=cols) for f in self.files(table)]
         return pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]
 

@@ -36,8 +36,11 @@ def test_minimum_dataset_with_customer_id_as_card_key(bank):
     report = ingest(Mapping.load(bank.mapping(data)), bank.out)
     assert report.rejected == 0
     ds = Dataset(bank.out)
-    auth = ds.read("authorizations")
-    assert auth.column_names == schema.AUTHORIZATIONS.column_names
+    auth = ds.read("authorizations", columns=schema.AUTHORIZATIONS.column_names)
+    # Without a column list only the columns holding data come back.
+    assert (
+        ds.read("authorizations").column_names == ds.manifest["columns_present"]["authorizations"]
+    )
     assert auth.column("card_token").to_pylist() == ["c1", "c2"]
     assert auth.column("merchant_id").to_pylist() == ["T9", "T9"]
     assert auth.column("message_type").to_pylist() == ["purchase", "purchase"]
@@ -137,3 +140,27 @@ def test_several_files_per_table_and_labels_from_their_own_file(bank):
     q = (bank.out / "_quarantine" / "authorizations.csv").read_text()
     assert "duplicate 'a1', first at jan.csv line 2 (kept)" in q and '"feb.csv",3' in q
     assert report.tables["fraud_labels"].rejected == 1
+
+
+def test_features_needing_absent_columns_are_skipped(bank):
+    from cardmind import features
+
+    bank.write(["a1,c1,T9,12.5,2024-05-01 10:00:00"], header="id,customer,terminal,amount,time")
+    data = {
+        "tables": {
+            "authorizations": {
+                "source": "tx.csv",
+                "columns": {
+                    "auth_id": "id",
+                    "customer_id": "customer",
+                    "terminal_id": "terminal",
+                    "amount_fen": {"from": "amount", "unit": "yuan"},
+                    "ts": "time",
+                },
+            }
+        }
+    }
+    ingest(Mapping.load(bank.mapping(data)), bank.out)
+    catalog = features.default_catalog().for_dataset(Dataset(bank.out))
+    lacking = [n for n in catalog.notices if "authorizations lacks columns" in n]
+    assert any("'channel'" in n for n in lacking) and any("'device_id'" in n for n in lacking)
