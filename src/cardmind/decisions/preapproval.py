@@ -83,7 +83,7 @@ def _dictionary(values: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
 def preapprove_chunk(
     model: BehaviourModel,
     policy: LineManagementPolicy,
-    ids: pd.DataFrame,
+    ids: pd.DataFrame | pa.Table,
     features: pd.DataFrame,
     limit_fen: np.ndarray,
     balance_fen: np.ndarray,
@@ -98,8 +98,8 @@ def preapprove_chunk(
     codes = [f"FACTOR_{n}" for n in sc.feature_names_]
     limit = np.asarray(limit_fen).astype(np.int64)
     cols: dict[str, Any] = {
-        "card_token": pa.array(ids["card_token"].to_numpy(), pa.string()),
-        "customer_id": pa.array(ids["customer_id"].to_numpy(), pa.string()),
+        "card_token": _ids(ids, "card_token"),
+        "customer_id": _ids(ids, "customer_id"),
         "behaviour_score": pa.array(score.astype(np.int32)),
         "behaviour_pd": pa.array(pd_bad.astype(np.float32)),
         "behaviour_grade": pa.array(decided["behaviour_grade"]).dictionary_encode(),
@@ -118,6 +118,12 @@ def preapprove_chunk(
         if k.startswith(("offer_", "tag_")):
             cols[k] = pa.array(v)
     return pa.table(cols)
+
+
+def _ids(ids: pd.DataFrame | pa.Table, name: str) -> Any:
+    if isinstance(ids, pa.Table):
+        return ids.column(name)
+    return pa.array(ids[name].to_numpy(), pa.string())
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
