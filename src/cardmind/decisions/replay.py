@@ -188,15 +188,19 @@ def replay(
     config: EngineConfig | None = None,
     model: Any = "registry",
     features: Any = None,
+    cashout: Any = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayReport:
-    """Stream the last ``days`` (or from ``start``) of ``data`` through a fresh engine."""
+    """Stream the last ``days`` (or from ``start``) of ``data`` through a fresh engine.
+
+    ``cashout`` is the engine's cash-out hook ``(event, features) -> score | None`` (for example
+    ``CashoutRiskTable.engine_hook()`` from :mod:`cardmind.models.cashout.risk`)."""
     if days <= 0:
         raise InvalidInput(f"replay: days must be > 0, got {days}")
     ds, con = connect(data)
     start, end = _window(con, start, days)
     engine = AuthorizationEngine.from_dataset(data, until=start, config=config, model=model,
-                                              features=features)
+                                              features=features, cashout=cashout)
     try:
         return _run(engine, ds, con, start, end, progress)
     finally:
