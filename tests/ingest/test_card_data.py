@@ -120,3 +120,18 @@ def test_naive_timezone_defaults_to_the_setting(bank, monkeypatch):
     monkeypatch.setenv("CARDMIND_TIMEZONE", "UTC")
     get_settings.cache_clear()
     assert Mapping.load(bank.mapping()).timezone == "UTC"
+
+
+def test_numeric_ids_that_pass_luhn_can_be_excluded_from_the_scan(bank):
+    rows = [f"{PAN_B},{PAN_A},m1,1.00,2024-05-01 10:00:00,0,ok"]  # a 16-digit id passing Luhn
+    bank.write(rows)
+    report = ingest(Mapping.load(bank.mapping()), bank.out)
+    assert report.tables["authorizations"].rejected == 1
+    q = (bank.out / "_quarantine" / "authorizations.csv").read_text()
+    assert "pan_scan_exclude" in q and PAN_B not in q
+    data = base_mapping()
+    for t in data["tables"].values():
+        t["pan_scan_exclude"] = ["txn_id"]
+    report = ingest(Mapping.load(bank.mapping(data)), bank.out)
+    assert report.rejected == 0
+    assert Dataset(bank.out).read("authorizations").column("auth_id").to_pylist() == [PAN_B]

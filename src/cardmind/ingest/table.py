@@ -216,7 +216,8 @@ def _load_file(
             column=source,
             target=target,
             reason=f"{target}: holds what looks like a full card number, which cardmind "
-            "never stores (tokenise it with card_number, or remove it)",
+            "never stores (tokenise it with card_number or remove it; an id column that only "
+            "looks like card numbers goes under pan_scan_exclude)",
             values=values,
         )
 
