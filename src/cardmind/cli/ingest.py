@@ -53,8 +53,12 @@ def ingest_command(
         ),
     ] = False,
 ) -> None:
-    """Import a bank's files into a dataset (导入银行数据): tokenise card numbers, refuse CVV/PIN,
-    quarantine bad rows with their line and reason."""
+    """Import a bank's files into a dataset (导入银行数据): tokenise card numbers,
+    refuse CVV/PIN, quarantine bad rows with their line and reason.
+
+    Mapping format: docs/adr/0003-ingest-mapping-format.md; examples in
+    cardmind/ingest/mappings/ (bank_transactions.yaml, german_credit.yaml).
+    """
     from rich.console import Console
 
     from cardmind.ingest import Mapping, ingest
@@ -68,7 +72,7 @@ def ingest_command(
 
         typer.echo(json.dumps(plan(m), indent=2, ensure_ascii=False))
         return
-    console = Console(stderr=as_json)
+    console = Console(stderr=as_json, log_path=False)
     with console.status("importing ..."):
         report = ingest(
             m,
