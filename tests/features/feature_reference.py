@@ -27,7 +27,17 @@ from cardmind.features.definitions import (
 NAN = math.nan
 
 
+_MEMO: dict[tuple[int, str], Any] = {}  # (id(event), what) -> value, cleared per compute()
+
+
 def _time(table: str, e: dict) -> int:
+    k = (id(e), "__t")
+    if k not in _MEMO:
+        _MEMO[k] = _time_plain(table, e)
+    return _MEMO[k]
+
+
+def _time_plain(table: str, e: dict) -> int:
     if table == "statements":
         d = e["statement_date"]
         d = d.date() if isinstance(d, datetime) else d
@@ -37,6 +47,15 @@ def _time(table: str, e: dict) -> int:
 
 
 def _attr(table: str, e: dict, column: str) -> Any:
+    if column in e:
+        return e[column]
+    k = (id(e), column)
+    if k not in _MEMO:
+        _MEMO[k] = _attr_plain(table, e, column)
+    return _MEMO[k]
+
+
+def _attr_plain(table: str, e: dict, column: str) -> Any:
     if column == "category":
         return vocab.category_group(e.get("mcc"))
     if column == "amount_band":
@@ -51,6 +70,17 @@ def _attr(table: str, e: dict, column: str) -> Any:
 def _key(entity: str, table: str, e: dict) -> tuple | None:
     vals = tuple(_attr(table, e, k) for k in ENTITIES[entity].keys)
     return None if any(v is None for v in vals) else vals
+
+
+def _by_key(entity: str, table: str, tables: dict[str, list[dict]]) -> dict[tuple, list[dict]]:
+    """The table's events grouped by the entity's key (memoised for one compute())."""
+    k = (0, f"idx:{entity}:{table}")
+    if k not in _MEMO:
+        idx: dict[tuple, list[dict]] = {}
+        for e in tables.get(table, []):
+            idx.setdefault(_key(entity, table, e), []).append(e)
+        _MEMO[k] = idx
+    return _MEMO[k]
 
 
 def _value(table: str, column: str, e: dict) -> Any:
@@ -74,9 +104,9 @@ def window_feature(d: WindowFeature, tables: dict[str, list[dict]], row: dict) -
     col = d.column if d.aggregation not in ("count", "share", "time_since_last",
                                             "distinct_count") else None
     evs = []
-    for e in tables.get(d.source, []):
+    for e in _by_key(d.entity, d.source, tables).get(key, []):
         et = _time(d.source, e)
-        if not (t - w <= et < t) or _key(d.entity, d.source, e) != key:
+        if not (t - w <= et < t):
             continue
         if col is not None and _value(d.source, col, e) is None:
             continue
@@ -171,6 +201,7 @@ def request_feature(d: RequestFeature, row: dict) -> float:
 def compute(catalog: Catalog, tables: dict[str, list[dict]], rows: list[dict]
             ) -> list[dict[str, float]]:
     """Every feature of the catalog (and its dependencies) for every row."""
+    _MEMO.clear()
     full = catalog.closure()
     out = []
     for row in rows:

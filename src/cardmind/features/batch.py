@@ -23,7 +23,6 @@ after-repayment features use range joins.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,8 @@ from cardmind.features.plan import Group, Plan
 from cardmind.units import TIMEZONE_NAME
 
 ROW, T = "__row", "__t"
+_ROWS, _BASE = "__cardmind_rows", "__cardmind_base"  # one compute at a time per connection
+_SQL_CACHE: dict[tuple[Any, ...], tuple[list[str], list[tuple[str, list[str]]], str]] = {}
 
 
 class BatchEngine:
@@ -75,7 +76,7 @@ class BatchEngine:
         try:
             base = self.con.sql(exp.select(*[S.col(c) for c in self._base_inputs(plan)],
                                            copy=False).from_(name, copy=False).order_by(
-                S.col(ROW), copy=False).sql(self.dialect)).to_arrow_table()
+                S.col(ROW), copy=False).sql(self.dialect, copy=False)).to_arrow_table()
             out = self._compute_parts(plan, name, rows.num_rows, _check(strategy), base)
         finally:
             self.con.unregister(name)
@@ -98,7 +99,7 @@ class BatchEngine:
                             files=[S.lit(str(path))],
                             params=[exp.CopyParameter(this=exp.var("FORMAT"),
                                                       expression=exp.var("PARQUET"))])
-            self.con.execute(copy.sql(self.dialect))
+            self.con.execute(copy.sql(self.dialect, copy=False))
         finally:
             self.con.unregister(name)
 
@@ -139,7 +140,7 @@ class BatchEngine:
         else:
             raise InvalidInput(f"rows.ts must be a timestamp or epoch µs, not {ts.type}")
         table = rows.append_column(T, t).append_column(ROW, pa.array(np.arange(rows.num_rows)))
-        name = f"__rows_{uuid.uuid4().hex[:8]}"
+        name = _ROWS
         self.con.register(name, table)
         return plan, name
 
@@ -161,9 +162,9 @@ class BatchEngine:
             if not cols:
                 continue
             select = exp.select(*[
-                exp.alias_(exp.func("COUNT_IF", exp.Is(this=S.col(c), expression=exp.Null())), c)
+                S.alias(exp.func("COUNT_IF", exp.Is(this=S.col(c), expression=exp.Null())), c)
                 for c in sorted(cols)]).from_(table)
-            counts = self.con.execute(select.sql(self.dialect)).fetchall()[0]
+            counts = self.con.execute(select.sql(self.dialect, copy=False)).fetchall()[0]
             bad = {c: n for c, n in zip(sorted(cols), counts, strict=True) if n}
             if bad:
                 raise InvalidInput(f"{table}: events rejected, missing keys "
@@ -188,14 +189,14 @@ class BatchEngine:
         for name in joins:
             base_q = base_q.join(name, using=[ROW], join_type="left", copy=False)
         ctes.append(("__base", base_q))
-        return _with(self._final_select(plan), ctes).sql(self.dialect)
+        return _with(self._final_select(plan), ctes).sql(self.dialect, copy=False)
 
     def _common_ctes(self, plan: Plan, rows: str) -> list[tuple[str, exp.Expression]]:
         """``__q`` (the rows, with a category key when needed) and one ``__src_<table>`` each."""
         q_cols: list[exp.Expression] = [exp.Star()]
         if any(g.entity == "category" for g in plan.groups) or any(
                 x.entity == "category" for x in plan.labels):
-            q_cols.append(exp.alias_(S.category_expr(S.col("mcc")), "category"))
+            q_cols.append(S.alias(S.category_expr(S.col("mcc")), "category"))
         ctes: list[tuple[str, exp.Expression]] = [("__q", exp.select(*q_cols).from_(rows))]
         for source in sorted({g.source for g in plan.groups if g.features}):
             needed = {f.column for g in plan.groups if g.source == source and g.features
@@ -227,7 +228,7 @@ class BatchEngine:
 
     def _base_columns(self, plan: Plan, table: str | None = "__q") -> list[exp.Expression]:
         """Request features, computed on the rows."""
-        return [exp.alias_(_request_sql(r, table), r.name, quoted=True) for r in plan.request]
+        return [S.alias(_request_sql(r, table), r.name, quoted=True) for r in plan.request]
 
     def _final_select(self, plan: Plan, source: str = "__base") -> exp.Select:
         """Outputs over the base columns: derived features and label rates on top."""
@@ -241,37 +242,45 @@ class BatchEngine:
                 S.div(c, exprs[x.inputs[0]].copy())
         for x in plan.derived:
             exprs[x.name] = _derived_sql(x.op, [exprs[n].copy() for n in x.inputs])
-        return exp.select(*[exp.alias_(exprs[n], n, quoted=True) for n in plan.outputs],
+        return exp.select(*[S.alias(exprs[n], n, quoted=True) for n in plan.outputs],
                           copy=False).from_(source, copy=False).order_by(S.col(ROW), copy=False)
 
     def _compute_parts(self, plan: Plan, rows: str, n_rows: int, strategy: str,
                        base: pa.Table) -> pa.Table:
         """Run each part on its own (DuckDB plans small queries much faster than one huge one),
         then the final layer over the collected base columns."""
-        common = self._common_ctes(plan, rows)
+        key = (tuple(plan.outputs), tuple(plan.catalog.names()), rows, strategy, self.dialect)
+        if key not in _SQL_CACHE:
+            views = [exp.Create(this=exp.to_table(n), kind="VIEW", replace=True, expression=b,
+                                properties=exp.Properties(expressions=[exp.TemporaryProperty()])
+                                ).sql(self.dialect, copy=False)
+                     for n, b in self._common_ctes(plan, rows)]
+            parts = [(body.sql(self.dialect, copy=False), names)
+                     for _, body, names in self._parts(plan, strategy, chunk=400)]
+            request = exp.select(exp.Star(), *self._base_columns(plan, None), copy=False).from_(
+                _BASE, copy=False)
+            final = _with(self._final_select(plan, "__b"), [("__b", request)])
+            if len(_SQL_CACHE) > 32:
+                _SQL_CACHE.clear()
+            _SQL_CACHE[key] = (views, parts, final.sql(self.dialect, copy=False))
+        views, parts, final_sql = _SQL_CACHE[key]
+        for view in views:  # __q and __src_<table>, shared by the parts
+            self.con.execute(view)
         columns: dict[str, np.ndarray] = {}
-        for _, body, names in self._parts(plan, strategy, chunk=400):
-            query = _with(exp.select(exp.Star(), copy=False).from_(
-                exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("__p"))),
-                copy=False), common)
-            got = self.con.sql(query.sql(self.dialect)).to_arrow_table()
+        for query, names in parts:
+            got = self.con.sql(query).to_arrow_table()
             idx = got.column(ROW).to_numpy()
             for n in names:
                 arr = np.full(n_rows, np.nan)
-                vals = got.column(n)
-                arr[idx] = pc.cast(vals, pa.float64()).to_numpy(zero_copy_only=False)
+                arr[idx] = pc.cast(got.column(n), pa.float64()).to_numpy(zero_copy_only=False)
                 columns[n] = arr
         for n, arr in columns.items():
             base = base.append_column(n, pa.array(arr, from_pandas=True))
-        name = f"__base_{uuid.uuid4().hex[:8]}"
-        self.con.register(name, base)
+        self.con.register(_BASE, base)
         try:
-            request = exp.select(exp.Star(), *self._base_columns(plan, None), copy=False).from_(
-                name, copy=False)
-            final = _with(self._final_select(plan, "__b"), [("__b", request)])
-            return self.con.sql(final.sql(self.dialect)).to_arrow_table()
+            return self.con.sql(final_sql).to_arrow_table()
         finally:
-            self.con.unregister(name)
+            self.con.unregister(_BASE)
 
     def _keys(self, entity: str, table: str | None, *, materialised: bool = False
               ) -> list[exp.Expression]:
@@ -291,23 +300,23 @@ class BatchEngine:
         knames = [f"__k{i}" for i in range(len(keys))]
         dcols = g.distinct_columns
         value = S.value_expr(src, g.column, None)
-        ev_cols = [exp.alias_(k, n) for k, n in zip(keys, knames, strict=True)]
-        ev_cols += [S.col(T), exp.alias_(value, "__v")]
-        ev_cols += [exp.alias_(S.lane_expr(src, lane, None), f"__l{i}")
+        ev_cols = [S.alias(k, n) for k, n in zip(keys, knames, strict=True)]
+        ev_cols += [S.col(T), S.alias(value, "__v")]
+        ev_cols += [S.alias(S.lane_expr(src, lane, None), f"__l{i}")
                     for i, lane in enumerate(g.lanes)]
-        ev_cols += [exp.alias_(S.col(c), f"__d{j}") for j, c in enumerate(dcols)]
+        ev_cols += [S.alias(S.col(c), f"__d{j}") for j, c in enumerate(dcols)]
         not_null = [_not_null(k) for k in keys] + [_not_null(value.copy())]
         q_keys = self._keys(g.entity, "__q", materialised=True)
         q_not_null = exp.and_(*[_not_null(k) for k in q_keys], copy=False)
         part = [S.col(n) for n in knames]
         if strategy == "window":
-            ev_cols.append(exp.alias_(S.cast(exp.Null(), "BIGINT"), ROW))
+            ev_cols.append(S.alias(S.cast(exp.Null(), "BIGINT"), ROW))
             ev = exp.select(*ev_cols, copy=False).from_(f"__src_{src}", copy=False).where(
                 exp.and_(*not_null, copy=False), copy=False)
-            q_cols = [exp.alias_(k, n) for k, n in zip(q_keys, knames, strict=True)]
-            q_cols += [exp.alias_(S.col(T), T), exp.alias_(exp.Null(), "__v")]
-            q_cols += [exp.alias_(exp.Boolean(this=False), f"__l{i}") for i in range(len(g.lanes))]
-            q_cols += [exp.alias_(exp.Null(), f"__d{j}") for j in range(len(dcols))]
+            q_cols = [S.alias(k, n) for k, n in zip(q_keys, knames, strict=True)]
+            q_cols += [S.alias(S.col(T), T), S.alias(exp.Null(), "__v")]
+            q_cols += [S.alias(exp.Boolean(this=False), f"__l{i}") for i in range(len(g.lanes))]
+            q_cols += [S.alias(exp.Null(), f"__d{j}") for j in range(len(dcols))]
             q_cols.append(S.col(ROW))
             q = exp.select(*q_cols, copy=False).from_("__q", copy=False).where(
                 q_not_null, copy=False)
@@ -322,7 +331,7 @@ class BatchEngine:
                    exp.GTE(this=S.col(T, "e"), expression=exp.Sub(
                        this=S.col(T, "__q"), expression=S.lit(max(g.windows))))]
             body = exp.select(
-                S.col(ROW, "__q"), S.col(T, "__q"), exp.alias_(S.col(T, "e"), "__et"),
+                S.col(ROW, "__q"), S.col(T, "__q"), S.alias(S.col(T, "e"), "__et"),
                 S.col("__v", "e"), *[S.col(f"__l{i}", "e") for i in range(len(g.lanes))],
                 *[S.col(f"__d{j}", "e") for j in range(len(dcols))], copy=False,
             ).from_("__q", copy=False).join(
@@ -368,10 +377,10 @@ class BatchEngine:
                 prims[key] = alias
                 if strategy == "window":
                     agg = S.window(agg, part, tcol, g.windows[w])
-                prim_exprs.append(exp.alias_(agg, alias))
+                prim_exprs.append(S.alias(agg, alias))
             return S.col(prims[key])
 
-        finals = [exp.alias_(self._final(g, stat, w, lane, prim), name, quoted=True)
+        finals = [S.alias(self._final(g, stat, w, lane, prim), name, quoted=True)
                   for name, stat, w, lane in (g.features if features is None else features)]
         sub = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("__u")))
         inner = exp.select(S.col(ROW), S.col(T), *prim_exprs, copy=False).from_(sub, copy=False)
@@ -421,14 +430,14 @@ class BatchEngine:
         d = self.dialect
         labels = exp.select(
             S.col("auth_id"),
-            exp.alias_(exp.Min(this=S.epoch_us(S.col("reported_at"), d)), "__known"),
+            S.alias(exp.Min(this=S.epoch_us(S.col("reported_at"), d)), "__known"),
         ).from_("fraud_labels").where(exp.EQ(this=S.col("label"), expression=S.lit("fraud"))
                                       ).group_by(S.col("auth_id"))
         keys = self._keys(entity, "a")
         knames = [f"__k{i}" for i in range(len(keys))]
-        fe = exp.select(*[exp.alias_(k, n) for k, n in zip(keys, knames, strict=True)],
-                        exp.alias_(S.epoch_us(S.col("ts", "a"), d), T), S.col("__known", "l")
-                        ).from_(exp.alias_(exp.to_table("authorizations"), "a")).join(
+        fe = exp.select(*[S.alias(k, n) for k, n in zip(keys, knames, strict=True)],
+                        S.alias(S.epoch_us(S.col("ts", "a"), d), T), S.col("__known", "l")
+                        ).from_(S.alias(exp.to_table("authorizations"), "a")).join(
             exp.Subquery(this=labels, alias=exp.TableAlias(this=exp.to_identifier("l"))),
             on=exp.EQ(this=S.col("auth_id", "a"), expression=S.col("auth_id", "l")),
         ).where(exp.and_(exp.EQ(this=S.col("message_type", "a"), expression=S.lit("purchase")),
@@ -448,10 +457,10 @@ class BatchEngine:
                                                            expression=S.lit(x.window_us))),
                 exp.LTE(this=exp.Add(this=S.col("__known", "fe"), expression=S.lit(x.delay_us)),
                         expression=qt.copy()))
-            counts.append(exp.alias_(exp.Count(this=S.case((cond, S.lit(1)))), f"__lc_{x.name}"))
+            counts.append(S.alias(exp.Count(this=S.case((cond, S.lit(1)))), f"__lc_{x.name}"))
         q_keys = [S.col(k, "q") for k in ENTITIES[entity].keys]
         return exp.select(S.col(ROW, "q"), *counts).from_(
-            exp.alias_(exp.to_table("__q"), "q")).join(
+            S.alias(exp.to_table("__q"), "q")).join(
             exp.Subquery(this=fe, alias=exp.TableAlias(this=exp.to_identifier("fe"))),
             on=exp.and_(*on), join_type="left",
         ).where(exp.and_(*[exp.Not(this=exp.Is(this=k, expression=exp.Null())) for k in q_keys])
@@ -462,28 +471,28 @@ class BatchEngine:
         lookback = feats[0].lookback_us
         keys = self._keys(entity, None)
         knames = [f"__k{i}" for i in range(len(keys))]
-        rep = exp.select(*[exp.alias_(k, n) for k, n in zip(keys, knames, strict=True)],
-                         exp.alias_(S.epoch_us(S.col("ts"), d), T),
-                         exp.alias_(S.cast(S.col("amount_fen"), "BIGINT"), "__v"),
-                         exp.alias_(S.cast(exp.Null(), "BIGINT"), ROW)).from_("repayments")
-        q = exp.select(*[exp.alias_(S.col(k), n) for k, n in
+        rep = exp.select(*[S.alias(k, n) for k, n in zip(keys, knames, strict=True)],
+                         S.alias(S.epoch_us(S.col("ts"), d), T),
+                         S.alias(S.cast(S.col("amount_fen"), "BIGINT"), "__v"),
+                         S.alias(S.cast(exp.Null(), "BIGINT"), ROW)).from_("repayments")
+        q = exp.select(*[S.alias(S.col(k), n) for k, n in
                          zip(ENTITIES[entity].keys, knames, strict=True)],
-                       S.col(T), exp.alias_(exp.Null(), "__v"), S.col(ROW)).from_("__q")
+                       S.col(T), S.alias(exp.Null(), "__v"), S.col(ROW)).from_("__q")
         union = exp.union(rep, q, distinct=False)
         last = S.window(exp.Max(this=S.case((exp.Is(this=S.col(ROW), expression=exp.Null()),
                                              S.pair(S.col(T), S.col("__v"))))),
                         [S.col(n) for n in knames], S.col(T), lookback)
         lr = exp.select(S.col(ROW), S.col(T), *[S.col(n) for n in knames],
-                        exp.alias_(last, "__last")).from_(
+                        S.alias(last, "__last")).from_(
             exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("__u"))))
         lr = exp.select(S.col(ROW), S.col(T), *[S.col(n) for n in knames],
-                        exp.alias_(S.struct_field(S.col("__last"), "t", d), "__rt"),
-                        exp.alias_(S.struct_field(S.col("__last"), "v", d), "__rv")).from_(
+                        S.alias(S.struct_field(S.col("__last"), "t", d), "__rt"),
+                        S.alias(S.struct_field(S.col("__last"), "v", d), "__rv")).from_(
             exp.Subquery(this=lr, alias=exp.TableAlias(this=exp.to_identifier("__l")))
         ).where(exp.Not(this=exp.Is(this=S.col(ROW), expression=exp.Null())))
-        pur = exp.select(*[exp.alias_(k, n) for k, n in zip(keys, knames, strict=True)],
-                         exp.alias_(S.epoch_us(S.col("ts"), d), T),
-                         exp.alias_(S.cast(S.col("amount_fen"), "BIGINT"), "__v")
+        pur = exp.select(*[S.alias(k, n) for k, n in zip(keys, knames, strict=True)],
+                         S.alias(S.epoch_us(S.col("ts"), d), T),
+                         S.alias(S.cast(S.col("amount_fen"), "BIGINT"), "__v")
                          ).from_("authorizations").where(exp.and_(
                              exp.EQ(this=S.col("message_type"), expression=S.lit("purchase")),
                              exp.EQ(this=S.col("approved"), expression=exp.Boolean(this=True))))
@@ -492,9 +501,9 @@ class BatchEngine:
                exp.LT(this=S.col(T, "p"), expression=S.col(T, "r"))]
         agg = exp.select(
             S.col(ROW, "r"), S.col("__rt", "r"), S.col("__rv", "r"),
-            exp.alias_(exp.Count(this=S.col(T, "p")), "__n"),
-            exp.alias_(exp.Sum(this=S.col("__v", "p")), "__s"),
-            exp.alias_(exp.Min(this=S.col(T, "p")), "__ft"),
+            S.alias(exp.Count(this=S.col(T, "p")), "__n"),
+            S.alias(exp.Sum(this=S.col("__v", "p")), "__s"),
+            S.alias(exp.Min(this=S.col(T, "p")), "__ft"),
         ).from_(exp.Subquery(this=lr, alias=exp.TableAlias(this=exp.to_identifier("r")))).join(
             exp.Subquery(this=pur, alias=exp.TableAlias(this=exp.to_identifier("p"))),
             on=exp.and_(*on), join_type="left",
@@ -512,7 +521,7 @@ class BatchEngine:
             else:
                 e = exp.Div(this=S.cast(exp.Sub(this=S.col("__ft"), expression=S.col("__rt")),
                                         "DOUBLE"), expression=S.lit(1e6))
-            finals.append(exp.alias_(e, x.name, quoted=True))
+            finals.append(S.alias(e, x.name, quoted=True))
         return exp.select(S.col(ROW), *finals).from_(
             exp.Subquery(this=agg, alias=exp.TableAlias(this=exp.to_identifier("__a"))))
 

@@ -40,12 +40,12 @@ from cardmind.features.aggregates import WindowLog
 from cardmind.features.definitions import ENTITIES, Catalog, FeatureService
 from cardmind.features.plan import (
     Group,
+    LaneMasker,
     Plan,
     code,
     entity_key,
     event_time,
     event_value,
-    lane_mask,
     virtual,
 )
 from cardmind.features.stores import MemoryStore, StateStore
@@ -71,6 +71,7 @@ class _GroupRuntime:
         self.specs = np.asarray([(cols.index(c), lane) for c, lane in g.distinct],
                                 np.int64).reshape(-1, 2)
         self.n_codes = len(cols)
+        self.masker = LaneMasker(g.source, g.lanes)
         lanes_id = hashlib.blake2b(repr((g.lanes, cols)).encode(), digest_size=4).hexdigest()
         self.prefix = f"g:{g.entity}:{g.source}:{g.column}:{lanes_id}:"
         empty = WindowLog(integer=g.integer, n_codes=self.n_codes)
@@ -230,7 +231,7 @@ class OnlineEngine:
             value = event_value(table, g.column, attrs)
             if value is None:
                 continue
-            mask = lane_mask(table, g.lanes, attrs)
+            mask = r.masker(attrs)
             if mask == 0:
                 continue
             skey = r.prefix + key

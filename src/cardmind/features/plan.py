@@ -212,13 +212,45 @@ def entity_key(entity: str, attrs: dict[str, Any]) -> str | None:
     return "\x1f".join(parts)
 
 
+class LaneMasker:
+    """The lane bit mask of an event, in one dictionary lookup per constrained column.
+
+    A lane is a conjunction of ``column IN values`` conditions on distinct columns, so the mask is
+    the AND over columns of (lanes accepting the event's value | lanes not constraining it).
+
+    >>> m = LaneMasker("authorizations", [None, "online", "returns"])
+    >>> m({"message_type": "purchase", "channel": "qr"}), m({"message_type": "refund"})
+    (3, 4)
+    """
+
+    def __init__(self, source: str, lanes: list[str | None]) -> None:
+        src = SOURCES[source]
+        every = (1 << len(lanes)) - 1
+        accept: dict[str, dict[Any, int]] = {}
+        constrained: dict[str, int] = {}
+        for i, name in enumerate(lanes):
+            for f in src.lane(name):
+                constrained[f.column] = constrained.get(f.column, 0) | (1 << i)
+                table = accept.setdefault(f.column, {})
+                for v in f.values:
+                    table[v] = table.get(v, 0) | (1 << i)
+        self.every = every
+        self.columns = [(c, accept[c], every & ~bits) for c, bits in constrained.items()]
+
+    def __call__(self, attrs: dict[str, Any]) -> int:
+        mask = self.every
+        for column, accept, free in self.columns:
+            v = attrs.get(column)
+            try:
+                mask &= free | accept.get(v, 0)
+            except TypeError:  # unhashable value: in no lane that constrains this column
+                mask &= free
+        return mask
+
+
 def lane_mask(source: str, lanes: list[str | None], attrs: dict[str, Any]) -> int:
-    src = SOURCES[source]
-    mask = 0
-    for i, name in enumerate(lanes):
-        if all(attrs.get(f.column) in f.values for f in src.lane(name)):
-            mask |= 1 << i
-    return mask
+    """The lane bit mask of an event (slow path; engines keep a :class:`LaneMasker`)."""
+    return LaneMasker(source, lanes)(attrs)
 
 
 def event_value(source: str, column: str | None, attrs: dict[str, Any]) -> float | int | None:
@@ -235,10 +267,19 @@ def event_value(source: str, column: str | None, attrs: dict[str, Any]) -> float
     return None if v is None else int(v)
 
 
+_CODES: dict[str, int] = {}
+
+
 def code(value: Any) -> int:
     """A stable non-zero 64-bit code of a value for distinct counts (0 means null)."""
     if value is None:
         return 0
-    h = int.from_bytes(hashlib.blake2b(str(value).encode(), digest_size=8).digest(), "little",
-                       signed=True)
-    return h or 1
+    text = str(value)
+    h = _CODES.get(text)
+    if h is None:
+        h = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little",
+                           signed=True) or 1
+        if len(_CODES) > 1_000_000:
+            _CODES.clear()
+        _CODES[text] = h
+    return h

@@ -35,12 +35,22 @@ def lit(value: Any) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
+def alias(e: exp.Expression, name: str, quoted: bool | None = None) -> exp.Expression:
+    """``e AS name`` without copying ``e`` (sqlglot copies by default)."""
+    return exp.alias_(e, name, quoted=quoted, copy=False)
+
+
 def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
+_TYPES: dict[str, exp.DataType] = {}
+
+
 def cast(e: exp.Expression, to: str) -> exp.Expression:
-    return exp.Cast(this=e, to=exp.DataType.build(to))
+    if to not in _TYPES:
+        _TYPES[to] = exp.DataType.build(to)
+    return exp.Cast(this=e, to=_TYPES[to].copy())
 
 
 def case(*whens: tuple[exp.Expression, exp.Expression], default: exp.Expression | None = None
@@ -70,7 +80,7 @@ def pair(t: exp.Expression, v: exp.Expression) -> exp.Expression:
 
 
 def category_expr(mcc: exp.Expression) -> exp.Expression:
-    code = exp.TryCast(this=mcc, to=exp.DataType.build("INT"))
+    code = exp.TryCast(this=mcc, to=exp.DataType.build("INT"))  # built once per call
     whens = []
     for group, ranges in vocab.CATEGORY_RANGES:
         for lo, hi in ranges:
@@ -129,8 +139,8 @@ VIRTUAL = {"authorizations": ("category", "amount_band", "night"), "statements":
 def source_select(source: str, dialect: str, needed: set[str] | None = None) -> exp.Select:
     """``SELECT *, <event time> AS __t, <virtual columns in needed> FROM source``."""
     t = source_time(source, None, dialect)
-    cols: list[exp.Expression] = [exp.Star(), exp.alias_(t, "__t")]
-    cols += [exp.alias_(virtual_column(source, v, None, t.copy()), v)
+    cols: list[exp.Expression] = [exp.Star(), alias(t, "__t")]
+    cols += [alias(virtual_column(source, v, None, t.copy()), v)
              for v in VIRTUAL.get(source, ()) if needed is None or v in needed]
     return exp.select(*cols, copy=False).from_(source, copy=False)
 
