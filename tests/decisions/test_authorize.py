@@ -218,3 +218,17 @@ def test_served_lightgbm_model_scores_and_explains(engine_factory, make_req):
     assert high.fraud_score > 0.5 and high.action in ("CHALLENGE", "DECLINE")
     assert high.response_code in ("1A", "59")
     assert any(c.startswith("FACTOR_") for c in high.reason_codes)
+
+
+def test_a_model_whose_features_are_not_served_is_not_used(db_url, book, make_req, model_cls):
+    class Needy(model_cls):
+        feature_names = ("card_auth_count_1h", "not_a_served_feature")
+
+    from cardmind.decisions.online import BasicOnlineFeatures
+
+    e = AuthorizationEngine(EngineConfig(db_url=db_url), model=Needy(),
+                            features=BasicOnlineFeatures(), accounts=book)
+    d = e.decide(make_req("a1"))
+    assert d.standin and d.reason_codes[0] == "STANDIN_MODEL"
+    assert "lacks 1 model features" in e.health()["model_error"]
+    e.close()

@@ -53,7 +53,7 @@ from typing import Any
 
 from cardmind.decisions.accounts import AccountBook, CardAccount
 from cardmind.decisions.lists import ListStore
-from cardmind.decisions.online import BasicOnlineFeatures, bootstrap_features, serving_features
+from cardmind.decisions.online import bootstrap_features, serving_features
 from cardmind.decisions.reasons import reason
 from cardmind.decisions.rules import RuleEvaluationError, RuleManager, Verdict, verdict
 from cardmind.decisions.smart_credit import CreditOffer, SmartCredit, SmartCreditConfig
@@ -157,9 +157,17 @@ class AuthorizationEngine:
             model, self.model_error = _load_registry_model()
         else:
             self.model_error = None if model is not None else "no fraud model configured"
+        self.features = features if features is not None else serving_features(model)
+        provided = getattr(self.features, "feature_names", None) or getattr(
+            self.features, "names", None)
+        needed = list(getattr(model, "feature_names", ()) or ()) if model is not None else []
+        missing = [n for n in needed if provided is not None and n not in set(provided)]
+        if missing:  # scoring on absent features would be silently wrong: stand-in instead
+            self.model_error = (f"the feature source lacks {len(missing)} model features "
+                                f"(e.g. {missing[:3]})")
+            model = None
         self.model = model
         self.model_version: str | None = getattr(model, "version", None) if model else None
-        self.features = features if features is not None else BasicOnlineFeatures()
         self.accounts = accounts if accounts is not None else AccountBook()
         self.cashout = cashout
         self.credit = SmartCredit(cfg.smart_credit)
