@@ -243,7 +243,7 @@ class Mapping:
         tz = str(top.get("timezone") or get_settings().timezone)
         tables = {}
         for name, body in _expect_dict(top.get("tables"), f"{where}: tables").items():
-            tables[str(name)] = _table(str(name), body, base_dir, f"{where}: tables.{name}", tz)
+            tables[str(name)] = _table(str(name), body, base_dir, f"{where}: tables.{name}")
         try:
             return cls(tables=tables, timezone=tz, path=path)
         except ValueError as exc:
@@ -290,7 +290,7 @@ def _str_list(value: Any, where: str) -> tuple[str, ...]:
 _COLUMN_KEYS = {"from", "constant", "generate", "format", "timezone", "unit", "values"}
 
 
-def _column(target: str, body: Any, where: str, tz: str) -> ColumnSpec:
+def _column(target: str, body: Any, where: str) -> ColumnSpec:
     if isinstance(body, str):
         body = {"from": body}
     body = _expect_dict(body, where)
@@ -326,12 +326,12 @@ _TABLE_KEYS = {
 }
 
 
-def _table(name: str, body: Any, base_dir: Path, where: str, tz: str) -> TableMapping:
+def _table(name: str, body: Any, base_dir: Path, where: str) -> TableMapping:
     body = _expect_dict(body, where)
     _no_unknown(body, _TABLE_KEYS, where)
     sources = tuple(base_dir / p for p in _str_list(body.get("source"), f"{where}.source"))
     cols = _expect_dict(body.get("columns") or {}, f"{where}.columns")
-    columns = tuple(_column(str(k), v, f"{where}.columns.{k}", tz) for k, v in cols.items())
+    columns = tuple(_column(str(k), v, f"{where}.columns.{k}") for k, v in cols.items())
     outcome = None
     if body.get("outcome") is not None:
         o = _expect_dict(body["outcome"], f"{where}.outcome")
@@ -347,7 +347,7 @@ def _table(name: str, body: Any, base_dir: Path, where: str, tz: str) -> TableMa
             },
             observed_at=None
             if obs is None
-            else _column("observed_at", obs, f"{where}.outcome.observed_at", tz),
+            else _column("observed_at", obs, f"{where}.outcome.observed_at"),
         )
     try:
         return TableMapping(

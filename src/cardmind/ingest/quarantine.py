@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -132,7 +131,3 @@ class Quarantine:
             path = folder / f"{self.name}.csv"
             pacsv.write_csv(t, path)
         return path
-
-
-def count_distinct(values: pa.Array) -> int:
-    return len(pc.unique(values))
