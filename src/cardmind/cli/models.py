@@ -40,12 +40,14 @@ def _spec(test_days: int, delay_days: int, valid_days: int, calib_days: int, war
         raise InvalidInput(str(exc)) from exc
 
 
-def _config(rounds: int, top_features: int):
+def _config(rounds: int, top_features: int, threads: int):
     from cardmind.errors import InvalidInput
     from cardmind.models.fraud import FraudTrainConfig
 
     try:
-        return FraudTrainConfig(num_boost_round=rounds, top_features=top_features)
+        return FraudTrainConfig(
+            num_boost_round=rounds, top_features=top_features, num_threads=threads
+        )
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
 
@@ -61,6 +63,10 @@ TOP = typer.Option(40, help="Features kept after selection by gain.")
 OUT = typer.Option(
     None, "--out", help="Report (.md or .html); default $CARDMIND_HOME/reports/fraud_evaluation.md"
 )
+FEATURES = typer.Option(
+    "full", "--features", help="Candidate features: full (~500) or compact (~150)."
+)
+THREADS = typer.Option(1, help="LightGBM threads (1 is best on a busy machine).")
 PREQUENTIAL = typer.Option(0, "--prequential", help="Rolling folds, e.g. 3 (0: off).")
 
 
@@ -75,22 +81,30 @@ def train_fraud_command(
     warmup_days: int = WARMUP_DAYS,
     rounds: int = ROUNDS,
     top_features: int = TOP,
+    features: str = FEATURES,
+    threads: int = THREADS,
     promote: bool = typer.Option(False, "--promote", help="Mark the new version as production."),
 ) -> None:
     """Train the fraud model (LightGBM, point-in-time features, delayed labels) and register it."""
     from cardmind.dataset import Dataset
-    from cardmind.models.fraud import build_training_table, train_and_register
+    from cardmind.models.fraud import (
+        build_training_table,
+        fraud_candidates,
+        train_and_register,
+    )
 
     ds = Dataset(data)
     typer.echo(f"building the training table from {data} ...", err=True)
-    table = build_training_table(ds, progress=lambda m: typer.echo(m, err=True))
+    table = build_training_table(
+        ds, fraud_candidates(size=features), progress=lambda m: typer.echo(m, err=True)
+    )
     typer.echo(
         f"{len(table):,} purchases x {len(table.feature_names)} features; training ...", err=True
     )
     version, metrics = train_and_register(
         table,
         _spec(test_days, delay_days, valid_days, calib_days, warmup_days),
-        _config(rounds, top_features),
+        _config(rounds, top_features, threads),
         name=name,
         promote=promote,
     )
@@ -111,11 +125,13 @@ def evaluate_command(
     warmup_days: int = WARMUP_DAYS,
     rounds: int = ROUNDS,
     top_features: int = TOP,
+    features: str = FEATURES,
+    threads: int = THREADS,
 ) -> None:
     """Evaluate the fraud model against logistic and rules baselines (评估欺诈模型)."""
     from cardmind.dataset import Dataset
     from cardmind.errors import InvalidInput
-    from cardmind.models.fraud import build_training_table, evaluate_fraud
+    from cardmind.models.fraud import build_training_table, evaluate_fraud, fraud_candidates
     from cardmind.models.report import write_report
     from cardmind.settings import get_settings
 
@@ -124,14 +140,16 @@ def evaluate_command(
     ds = Dataset(data)
     out = out or get_settings().home / "reports" / "fraud_evaluation.md"
     typer.echo(f"building the training table from {data} ...", err=True)
-    table = build_training_table(ds, progress=lambda m: typer.echo(m, err=True))
+    table = build_training_table(
+        ds, fraud_candidates(size=features), progress=lambda m: typer.echo(m, err=True)
+    )
     typer.echo(
         f"{len(table):,} purchases x {len(table.feature_names)} features; evaluating ...", err=True
     )
     result = evaluate_fraud(
         table,
         _spec(test_days, delay_days, valid_days, calib_days, warmup_days),
-        _config(rounds, top_features),
+        _config(rounds, top_features, threads),
         prequential=prequential,
         k=k,
     )

@@ -508,31 +508,40 @@ FRAUD_WINDOWS = ("10m", "1h", "24h", "7d", "30d", "90d")
 FRAUD_FILTERS = (None, "online", "night", "cross_border", "declined")
 
 
-def fraud_candidates(catalog: Any = None) -> Any:
-    """The fraud model's candidate features: request features, label-delayed fraud rates, card /
-    merchant / terminal / device / card-at-merchant windows on authorizations, and the ratios
-    and z-scores built on them (about 500 of the default catalog's 3,000+).
+def fraud_candidates(catalog: Any = None, *, size: str = "full") -> Any:
+    """The fraud model's candidate features from the default catalog.
+
+    ``full`` (about 500): request features, label-delayed fraud rates, card / merchant /
+    terminal / device / card-at-merchant / category windows on authorizations (10m .. 90d;
+    all, online, night, cross-border and declined purchases), and the ratios and z-scores built
+    on them. ``compact`` (about 150): windows of 1h, 24h and 30d; all, online and declined
+    purchases; counts, means, maxima, distinct counts, shares and time since the last purchase.
 
     Customer windows duplicate card windows (one card per customer in most data) and statement,
     repayment and installment features describe credit and cash-out, not third-party fraud.
     """
     from cardmind import features
 
+    if size not in ("full", "compact"):
+        raise InvalidInput(f"feature set must be full or compact, got {size!r}")
     catalog = catalog if catalog is not None else features.default_catalog()
 
     def base(d: Any) -> bool:
         if d.kind in ("request", "label"):
             return True
-        return (
-            d.kind == "window"
-            and d.source == "authorizations"
-            and d.entity in FRAUD_ENTITIES
-            and d.window in FRAUD_WINDOWS
-            and d.filter in FRAUD_FILTERS
-        )
+        if d.kind != "window" or d.source != "authorizations" or d.entity not in FRAUD_ENTITIES:
+            return False
+        if size == "compact":
+            return (
+                d.window in ("1h", "24h", "30d")
+                and d.filter in (None, "online", "declined")
+                and d.entity != "card_merchant"
+                and d.aggregation
+                in ("count", "mean", "max", "distinct_count", "time_since_last", "share")
+            )
+        return d.window in FRAUD_WINDOWS and d.filter in FRAUD_FILTERS
 
-    kept = catalog.filter(base)
-    names = set(kept.names())
+    names = set(catalog.filter(base).names())
     return catalog.filter(
         lambda d: d.name in names or (d.kind == "derived" and all(i in names for i in d.inputs))
     )

@@ -67,7 +67,8 @@ def _plot(test: pd.DataFrame, kind: str) -> bytes:
             prec, rec, _ = precision_recall_curve(y, s)
             ax.plot(rec, prec, label=LABELS[name], color=COLORS[name])
     if kind == "roc":
-        ax.plot([0, 1], [0, 1], ls=":", color="grey")
+        grid = np.linspace(0, 1, 201)
+        ax.plot(grid, grid, ls=":", color="grey")
         ax.axvline(0.01, ls="--", color="grey", lw=0.8)
         ax.set_xscale("symlog", linthresh=0.01)
         ax.set_xlim(0, 1)
