@@ -399,7 +399,9 @@ class _Run:
     def write_month(self, k: int, ev, out, mi, si_prob) -> None:
         lk, wd = self.lk, self.world
         valid = np.flatnonzero(out.valid)
-        order = valid[np.lexsort((ev["card"][valid], ev["ts"][valid]))]
+        ts_valid = ev["ts"][valid]
+        key = (ts_valid - ts_valid.min(initial=0)) * (wd.n_cards + 1) + ev["card"][valid]
+        order = valid[np.argsort(key, kind="stable")]  # by time, then card
         n = len(order)
         seq = self.auth_seq + np.arange(n)
         self.auth_seq += n

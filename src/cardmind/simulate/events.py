@@ -62,6 +62,9 @@ def make_events(n: int, **cols: np.ndarray | int | float | bool) -> Events:
     out: Events = {}
     for name, (dtype, default) in COLUMNS.items():
         value = cols.get(name, default)
+        if isinstance(value, np.ndarray) and value.shape == (n,):
+            out[name] = value.astype(dtype, copy=False)  # no copy when the type already fits
+            continue
         arr = np.empty(n, dtype=dtype)
         arr[:] = value
         out[name] = arr
