@@ -256,11 +256,13 @@ class SourceCache:
 
     def __init__(self, mapping: Mapping, headers: dict[tuple[str, Path], list[str]]) -> None:
         self._wanted: dict[tuple[Path, str, str, str], list[str]] = {}
+        self._uses: dict[tuple[Path, str, str, str], int] = {}
         for tm in mapping.tables.values():
             for path in tm.sources:
                 cols = _needed(tm, headers[(tm.table, path)])
                 key = self._key(tm, path)
                 self._wanted[key] = list(dict.fromkeys(self._wanted.get(key, []) + cols))
+                self._uses[key] = self._uses.get(key, 0) + 1
         self._cache: dict[tuple[Path, str, str, str], Source] = {}
 
     @staticmethod
@@ -278,6 +280,9 @@ class SourceCache:
                 encoding=tm.encoding,
             )
         src = self._cache[key]
+        self._uses[key] -= 1
+        if self._uses[key] == 0:  # last table reading this file: free the text columns
+            del self._cache[key]
         return Source(
             path=src.path, table=src.table.select(columns), lines=src.lines, malformed=src.malformed
         )
