@@ -90,10 +90,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         condition=(
             "third_party_repay >= 0.5 AND spend_after_repay_ratio >= 0.8 "
             "AND purchases_since_repay >= 3 AND hours_since_repay <= 96 "
-            "AND (repaid_to_limit >= 0.3 OR min_free_share <= 0.12)"
+            "AND (repaid_to_limit >= 0.3 OR min_free_share <= 0.12) AND amount_cv <= 1.0"
         ),
-        reason_en="a third party repaid the card and 80 %+ of it was spent again within 4 days",
-        reason_zh="第三方代为还款后4天内再次消费超过还款额的80%",
+        reason_en=(
+            "a third party repaid the card and 80 %+ of it was spent again within 4 days "
+            "in similar amounts"
+        ),
+        reason_zh="第三方代为还款后4天内以相近金额再次消费超过还款额的80%",
     ),
     Rule(
         name="cycle_through_pattern_merchants",
@@ -121,10 +124,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         name="line_drained_at_young_merchants",
         condition=(
             "spend_to_limit >= 0.5 AND min_free_share <= 0.15 AND young_merchant_share >= 0.7 "
-            "AND merchant_hhi >= 0.15 AND n_purchases >= 5"
+            "AND merchant_hhi >= 0.15 AND n_purchases >= 5 AND amount_cv <= 1.0"
         ),
-        reason_en="most of the line spent at a few young merchants, leaving a small margin free",
-        reason_zh="额度大部分集中在少数新开商户用尽，仅保留少量可用额度",
+        reason_en=(
+            "most of the line spent in similar amounts at a few young merchants, "
+            "leaving a small margin free"
+        ),
+        reason_zh="额度大部分以相近金额集中在少数新开商户用尽，仅保留少量可用额度",
     ),
 )
 
