@@ -129,3 +129,21 @@ def test_summary_of_the_tiny_dataset(tiny_dataset):
     assert "fraud rate" in text and "cashout_app" in text and "installment penetration" in text
     with pytest.raises(InvalidInput, match="not a cardmind dataset"):
         describe(tiny_dataset.parent)
+
+
+def test_a_failure_mid_run_leaves_nothing_behind(tmp_path, monkeypatch):
+    import cardmind.simulate.engine as engine
+
+    real = engine.genuine_month
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "genuine_month", failing)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        simulate(load_preset("tiny", overrides=SMALL), tmp_path / "ds")
+    assert list(tmp_path.iterdir()) == []
