@@ -9,6 +9,7 @@ A mapping is YAML (see ``docs/adr`` and the examples in ``cardmind/ingest/mappin
         source: transactions.csv       # one path or a list, relative to the mapping file
         card_number: card_no           # tokenised into card_token (+ pan_last4); raw value dropped
         drop_columns: [cvv2]           # never read; required for any CVV/PIN-like column
+                                       # (a top-level drop_columns applies to every table)
         columns:
           auth_id: txn_id              # shorthand for {from: txn_id}
           ts: {from: txn_time, format: "%Y/%m/%d %H:%M:%S", timezone: UTC}
@@ -237,13 +238,17 @@ class Mapping:
     ) -> Mapping:
         """Build from the parsed YAML; every problem raises ``InvalidInput`` naming the key."""
         top = _expect_dict(data, where)
-        _no_unknown(top, {"version", "timezone", "tables"}, where)
+        _no_unknown(top, {"version", "timezone", "drop_columns", "tables"}, where)
         if top.get("version", 1) != 1:
             raise InvalidInput(f"{where}: version must be 1, got {top.get('version')!r}")
         tz = str(top.get("timezone") or get_settings().timezone)
+        # drop_columns at the top applies to every table (a CVV column in a shared file).
+        dropped = _str_list(top.get("drop_columns"), f"{where}: drop_columns")
         tables = {}
         for name, body in _expect_dict(top.get("tables"), f"{where}: tables").items():
-            tables[str(name)] = _table(str(name), body, base_dir, f"{where}: tables.{name}")
+            tables[str(name)] = _table(
+                str(name), body, base_dir, f"{where}: tables.{name}", dropped
+            )
         try:
             return cls(tables=tables, timezone=tz, path=path)
         except ValueError as exc:
@@ -326,7 +331,9 @@ _TABLE_KEYS = {
 }
 
 
-def _table(name: str, body: Any, base_dir: Path, where: str) -> TableMapping:
+def _table(
+    name: str, body: Any, base_dir: Path, where: str, dropped: tuple[str, ...] = ()
+) -> TableMapping:
     body = _expect_dict(body, where)
     _no_unknown(body, _TABLE_KEYS, where)
     sources = tuple(base_dir / p for p in _str_list(body.get("source"), f"{where}.source"))
@@ -358,7 +365,11 @@ def _table(name: str, body: Any, base_dir: Path, where: str) -> TableMapping:
             delimiter=str(body.get("delimiter", ",")),
             encoding=str(body.get("encoding", "utf-8")),
             card_number=None if body.get("card_number") is None else str(body["card_number"]),
-            drop_columns=_str_list(body.get("drop_columns"), f"{where}.drop_columns"),
+            drop_columns=tuple(
+                dict.fromkeys(
+                    dropped + _str_list(body.get("drop_columns"), f"{where}.drop_columns")
+                )
+            ),
             extra_columns=str(body.get("extra_columns", "drop")),
             protected=_str_list(body.get("protected"), f"{where}.protected"),
             outcome=outcome,
