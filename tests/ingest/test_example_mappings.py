@@ -43,3 +43,21 @@ def test_bank_transactions_example(bank):
     assert customers.column("monthly_income_fen").to_pylist() == [1200050, 800000]
     assert ds.manifest["protected_columns"]["customers"] == ["gender"]
     assert "occupation" in ds.manifest["columns_absent"]["customers"]
+
+
+def test_readme_mapping_example_runs(bank):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Importing a bank's data", 1)[1]
+    (bank.root / "m.yaml").write_text(section.split("```yaml", 1)[1].split("```", 1)[0])
+    (bank.root / "transactions.csv").write_text(
+        "txn_id,card_no,txn_time,mer_id,txn_amt,chnl,fraud_flag,cvn2\n"
+        f"A1,{PAN_A},2024-05-01 10:00:00,M1,0.29,01,1,123\n"
+        f"A2,{PAN_B},2024-05-01 10:00:00,M1,1.005,03,0,123\n"
+    )
+    report = ingest(Mapping.load(bank.root / "m.yaml"), bank.out)
+    auth = Dataset(bank.out).read("authorizations")
+    assert auth.column("amount_fen").to_pylist() == [29]  # 1.005 yuan is rejected, as promised
+    assert auth.column("channel").to_pylist() == ["pos_chip"]
+    assert report.tables["authorizations"].rejected == 1
