@@ -16,6 +16,7 @@ from cardmind.decisions.origination_study import (
     train_origination,
 )
 from cardmind.decisions.preapproval import preapprove_dataset
+from cardmind.errors import InvalidInput
 from cardmind.models.credit.behaviour import BEHAVIOUR_FEATURES
 from cardmind.models.credit.outcomes import applications_with_observed_outcome
 
@@ -217,3 +218,30 @@ def test_cli_preapprove_trains_when_needed_and_refuses_bad_output(applications_d
         app, ["preapprove", "--data", str(applications_dataset), "--out", str(tmp_path / "p.csv")]
     )
     assert r.exit_code != 0
+
+
+def test_html_report_has_every_section_and_embedded_plots(
+    applications_dataset, trained, behaviour_model, tmp_path
+):
+    from cardmind.decisions.origination_report import build_report, write_report
+
+    text = build_report(
+        applications_dataset,
+        policy=trained.policy,
+        behaviour=behaviour_model,
+        reject_inference_repeats=1,
+    )
+    for heading in (
+        "Application scorecard",
+        "Policy on all applications",
+        "protected attribute",
+        "Population stability",
+        "Behaviour score",
+        "Reject inference",
+    ):
+        assert heading in text
+    assert text.count("data:image/png;base64,") >= 2
+    write_report(tmp_path / "r.html", text)
+    assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!doctype html>")
+    with pytest.raises(InvalidInput, match="html"):
+        write_report(tmp_path / "r.pdf", text)

@@ -143,7 +143,9 @@ def _home() -> Path:
 
 HORIZON = typer.Option(6, help="Months ahead of the 90+ DPD target.")
 PARQUET_OUT = typer.Option(..., "--out", help="Output Parquet file (one row per customer).")
-BEHAVIOUR_MODEL = typer.Option(None, "--model", help="Behaviour model folder (default: trained one).")
+BEHAVIOUR_MODEL = typer.Option(
+    None, "--model", help="Behaviour model folder (default: trained one)."
+)
 
 
 @train_app.command("behaviour")
@@ -238,3 +240,61 @@ def preapprove_command(
     typer.echo("offers: " + ", ".join(f"{k} {v:,}" for k, v in summary["offers"].items()))
     typer.echo("tags: " + ", ".join(f"{k} {v:,}" for k, v in summary["tags"].items()))
     typer.echo(f"written: {out}")
+
+
+HTML_OUT = typer.Option(..., "--out", help="Output HTML file.")
+
+
+@report_app.command("credit")
+def report_credit(
+    data: Path = DATA,
+    out: Path = HTML_OUT,
+    repeats: int = typer.Option(3, help="Repeats of the reject-inference study (simulated data)."),
+) -> None:
+    """HTML credit report with plots (信用风险报告): scorecard, policy, fairness, PSI, behaviour.
+
+    Uses the trained origination and behaviour models (``cardmind train credit`` /
+    ``cardmind train behaviour``); trains them on DIR first when absent.
+    """
+    from cardmind.dataset import Dataset
+    from cardmind.decisions.origination import OriginationPolicy
+    from cardmind.decisions.origination_report import build_report, write_report
+    from cardmind.errors import InvalidInput
+    from cardmind.models.credit.application import OriginationModels, default_bundle_dir
+    from cardmind.models.credit.behaviour import BehaviourModel, default_behaviour_dir
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise InvalidInput(f"--out must be an .html file, got {out.name}")
+    ds = Dataset(data)
+    policy = None
+    if ds.has("applications"):
+        folder = default_bundle_dir()
+        if (folder / "bundle.json").is_file():
+            policy = OriginationPolicy(OriginationModels.load(folder))
+        else:
+            from cardmind.decisions.origination_study import train_origination
+
+            typer.echo(f"no origination models in {folder}: training on {data}", err=True)
+            try:
+                policy = train_origination(ds, reject_inference="fuzzy").policy
+                policy.models.save(folder)
+            except InvalidInput as exc:
+                typer.echo(f"origination section skipped: {exc}", err=True)
+    behaviour = None
+    if ds.has("statements"):
+        folder = default_behaviour_dir()
+        if (folder / "metadata.json").is_file():
+            behaviour = BehaviourModel.load(folder)
+        else:
+            from cardmind.models.credit.behaviour import train_behaviour
+
+            typer.echo(f"no behaviour model in {folder}: training on {data}", err=True)
+            try:
+                behaviour = train_behaviour(ds, horizon=3)
+                behaviour.save(folder)
+            except InvalidInput as exc:
+                typer.echo(f"behaviour section skipped: {exc}", err=True)
+    write_report(
+        out, build_report(ds, policy=policy, behaviour=behaviour, reject_inference_repeats=repeats)
+    )
+    typer.echo(f"report: {out}")

@@ -309,8 +309,9 @@ class Scorecard:
             chars[col] = {
                 "proto": proto,
                 "woe": woe,
-                "count": np.bincount(idx, minlength=proto.n_bins),
-                "bad": np.bincount(idx, weights=y, minlength=proto.n_bins),
+                # weighted counts: with reject inference a fuzzy reject counts once in total
+                "count": good + badc,
+                "bad": badc,
                 "idx": idx,
             }
         selected = [c for c in features if c in chars and self.iv_[c] >= self.min_iv]
@@ -344,7 +345,7 @@ class Scorecard:
                     splits=p.splits,
                     groups=p.groups,
                     woe=tuple(round(float(v), 6) for v in ch["woe"]),
-                    count=tuple(int(v) for v in ch["count"]),
+                    count=tuple(round(float(v)) for v in ch["count"]),
                     bad=tuple(round(float(v)) for v in ch["bad"]),
                     coef=float(b),
                     points=tuple(int(v) for v in pts),
