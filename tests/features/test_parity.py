@@ -15,7 +15,7 @@ from cardmind.features import BatchEngine, OnlineEngine, default_catalog
 
 
 def test_default_catalog_batch_equals_online_on_synthetic_data():
-    tables = make_tables(3, n_auths=160, days=40)
+    tables = make_tables(3, n_auths=90, days=40)
     catalog = default_catalog()
     batch = BatchEngine(connect(tables)).compute(catalog, tables["authorizations"],
                                                  strategy="join")
@@ -101,7 +101,7 @@ def _tables(auths: list[dict], reps: list[dict]) -> dict[str, pa.Table]:
     return {k: schema.conform(v, k) for k, v in out.items()}
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=8, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(auths=st.lists(_auth, min_size=1, max_size=40), reps=st.lists(_repayment, max_size=6),
        strategy=st.sampled_from(["join", "window"]))

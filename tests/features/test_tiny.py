@@ -21,7 +21,7 @@ def test_default_catalog_parity_on_tiny_simulation(tiny_dataset):
     auths = tables["authorizations"].sort_by([("ts", "ascending"), ("auth_id", "ascending")])
     tables["authorizations"] = auths
     rng = np.random.default_rng(0)
-    sample = np.sort(rng.choice(auths.num_rows, size=150, replace=False))
+    sample = np.sort(rng.choice(auths.num_rows, size=100, replace=False))
     online = replay(OnlineEngine(catalog), tables, rows=sample.tolist())
     batch = BatchEngine(ds).compute(catalog, auths.take(pa.array(sample)))
     assert_same(catalog, batch, online, "tiny simulation: batch vs online")

@@ -26,6 +26,7 @@ def _register() -> None:
     # One line per command module (keep sorted).
     from cardmind.cli import cashout as _cashout  # noqa: F401
     from cardmind.cli import credit as _credit  # noqa: F401
+    from cardmind.cli import features as _features  # noqa: F401
     from cardmind.cli import ingest as _ingest  # noqa: F401
     from cardmind.cli import models as _models  # noqa: F401
     from cardmind.cli import replay as _replay  # noqa: F401

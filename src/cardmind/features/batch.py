@@ -180,11 +180,12 @@ class BatchEngine:
         for a sample of rows).
         """
         ctes = self._common_ctes(plan, rows)
-        joins = []
-        for name, body, _ in self._parts(plan, _check(strategy)):
+        joins, columns = [], []
+        for name, body, names in self._parts(plan, _check(strategy)):
             ctes.append((name, body))
             joins.append(name)
-        base_q = exp.select(S.col(ROW, "__q"), *self._base_columns(plan), copy=False
+            columns += [S.col(n, name) for n in names]
+        base_q = exp.select(S.col(ROW, "__q"), *self._base_columns(plan), *columns, copy=False
                             ).from_("__q", copy=False)
         for name in joins:
             base_q = base_q.join(name, using=[ROW], join_type="left", copy=False)
