@@ -172,10 +172,14 @@ def test_standin_never_grants_temporary_credit(engine_factory, make_req, model_c
     assert (d.action, d.response_code, d.temp_credit_fen) == ("DECLINE", "51", 0)
 
 
-def test_no_model_means_standin(engine_factory, make_req, db_url):
-    e = AuthorizationEngine(EngineConfig(db_url=db_url), model=None)
-    d = e.decide(make_req("a", card="x"))
-    assert d.standin and d.reason_codes[:2] == ["STANDIN_MODEL", "CARD_UNKNOWN"]
+def test_no_model_means_standin_and_unknown_cards_are_declined_14(db_url, make_req, book):
+    e = AuthorizationEngine(EngineConfig(db_url=db_url), model=None, accounts=book)
+    d = e.decide(make_req("a"))
+    assert d.standin and d.reason_codes == ["STANDIN_MODEL"] and d.action == "APPROVE"
+    assert "no fraud model" in d.standin_reason and e.health()["status"] == "degraded"
+    d = e.decide(make_req("b", card="x"))  # unknown card: declined without scoring
+    assert (d.action, d.response_code, d.standin, d.reason_codes) == ("DECLINE", "14", False,
+                                                                      ["CARD_UNKNOWN"])
     e.close()
 
 

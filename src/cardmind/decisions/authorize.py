@@ -301,8 +301,10 @@ class AuthorizationEngine:
             available = acct.available_fen(now) if acct is not None else None
         except Exception:
             acct, available, cause = None, None, "account"
-        if acct is None and cause is None and self.config.unknown_card == "error":
-            raise InvalidInput(f"unknown card token {req.card_token!r}")
+        if acct is None and cause is None:
+            if self.config.unknown_card == "error":
+                raise InvalidInput(f"unknown card token {req.card_token!r}")
+            return self._unknown_card(req, t0), {}, None
         ctx = self._context(req, acct, available)
         if cause == "account":  # state unavailable: stand-in treats the card as active, unknown OTB
             ctx["account"].update(known=True, status="active")
@@ -396,6 +398,18 @@ class AuthorizationEngine:
             decided_at=datetime.now(TZ),
         )
         return decision, used, offer
+
+    def _unknown_card(self, req: AuthorizationRequest, t0: int) -> Decision:
+        """A card the issuer does not know: declined (14) without scoring; nothing else changes."""
+        self._purchases[req.auth_id] = _Purchase(req.card_token, req.amount_fen, False)
+        return _decision(
+            auth_id=req.auth_id, action="DECLINE", response_code="14", temp_credit_fen=0,
+            temp_credit_expires_at=None, fraud_score=None, cashout_score=None,
+            reasons=[reason("CARD_UNKNOWN")], model_version=None,
+            rules_version=self._rules.version, standin=False, standin_reason=None,
+            available_credit_fen=None, latency_us=(time.perf_counter_ns() - t0) // 1000,
+            decided_at=datetime.now(TZ),
+        )
 
     def _explain(self, feats: dict[str, float], reasons: list[str]) -> list[Reason]:
         """The model's top risk-raising features as ``FACTOR_<feature>`` reasons (fraud only)."""
