@@ -33,6 +33,9 @@ from cardmind.decisions.types import AuthorizationRequest
 from cardmind.errors import InvalidInput
 from cardmind.units import TZ
 
+#: Latency budget of a replay when no config is given (50 ms): stand-in only on real failures.
+REPLAY_BUDGET_US = 50_000
+
 _REQUEST_FIELDS = (
     "auth_id", "card_token", "customer_id", "merchant_id", "terminal_id", "device_id", "ts",
     "amount_fen", "mcc", "channel", "city", "cross_border", "message_type", "original_auth_id",
@@ -199,6 +202,8 @@ def replay(
         raise InvalidInput(f"replay: days must be > 0, got {days}")
     ds, con = connect(data)
     start, end = _window(con, start, days)
+    if config is None:  # a replay measures the policy: a generous budget (a server sets its own)
+        config = EngineConfig(latency_budget_us=REPLAY_BUDGET_US)
     engine = AuthorizationEngine.from_dataset(data, until=start, config=config, model=model,
                                               features=features, cashout=cashout)
     try:
