@@ -196,6 +196,10 @@ def replay(
 ) -> ReplayReport:
     """Stream the last ``days`` (or from ``start``) of ``data`` through a fresh engine.
 
+    The decision log goes to ``config.db_url`` (default: an in-memory SQLite database). Use a
+    fresh database: authorizations already in the log are answered from it (idempotency), not
+    decided again.
+
     ``cashout`` is the engine's cash-out hook ``(event, features) -> score | None`` (for example
     ``CashoutRiskTable.engine_hook()`` from :mod:`cardmind.models.cashout.risk`)."""
     if days <= 0:
@@ -203,7 +207,7 @@ def replay(
     ds, con = connect(data)
     start, end = _window(con, start, days)
     if config is None:  # a replay measures the policy: a generous budget (a server sets its own)
-        config = EngineConfig(latency_budget_us=REPLAY_BUDGET_US)
+        config = EngineConfig(db_url="sqlite://", latency_budget_us=REPLAY_BUDGET_US)
     engine = AuthorizationEngine.from_dataset(data, until=start, config=config, model=model,
                                               features=features, cashout=cashout)
     try:
