@@ -191,3 +191,12 @@ def test_rhythms_eleven_eleven_and_spring_festival(con):
     assert hours[12] > 5 * hours.get(4, 0)
     cross = con.execute("SELECT avg(cross_border::INT) FROM authorizations").fetchone()[0]
     assert 0 < cross < 0.05
+
+
+def test_lines_only_go_up_for_customers_in_good_standing(con):
+    raised, lowered = con.execute(
+        """SELECT count(DISTINCT s.card_token) FILTER (WHERE s.credit_limit_fen > c.credit_limit_fen),
+                  count(*) FILTER (WHERE s.credit_limit_fen < c.credit_limit_fen)
+           FROM statements s JOIN cards c USING (card_token)"""
+    ).fetchone()
+    assert raised > 0 and lowered == 0

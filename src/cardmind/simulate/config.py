@@ -97,6 +97,8 @@ class CreditConfig(_Group):
     min_due_bp: int = 1000  # minimum payment: 10 % of revolving + installments, fees, interest
     charge_off_dpd: int = 90  # write off at 90+ days past due (issue 2; many banks use 180)
     full_pay_prob: float = 0.96  # full payers occasionally pay the minimum
+    # Periodic line increases (提额) for good customers who use the card: ~2 %/month of them.
+    line_increase_rate: float = 0.02
     purchase_installment_min_yuan: int = 1500
     purchase_offer_rate: float = 0.3  # share of eligible purchases the issuer offers 分期 on
     self_installment_rate: float = 0.03  # customers converting without an offer

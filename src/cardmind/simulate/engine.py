@@ -30,6 +30,7 @@ from cardmind.simulate.ledger import (
     BLOCK_FROM,
     BLOCK_UNTIL,
     DEFAULTED_DAY,
+    FIRST_MISSED,
     INST_OUT,
     LIMIT,
     MF_SI_FRAC,
@@ -47,6 +48,7 @@ from cardmind.simulate.ledger import (
     MI_SI_PERIODS,
     NMF,
     NMI,
+    PREV_NEW,
     R_AMT,
     R_CARD,
     R_CHAN,
@@ -349,6 +351,29 @@ class _Run:
         mf[:, MF_SI_FRAC] = rng.uniform(0.3, 1.0, n)
         return mi, mf
 
+    def raise_lines(self, rng: np.random.Generator, first_day: int, alive: np.ndarray) -> None:
+        """Permanent line increases (提额) for customers in good standing who use their card.
+
+        Eligible: open at least 6 months, never past due now, last statement used >= 30 % of the
+        line; each month a share ``credit.line_increase_rate`` of them gets +20-50 % (rounded to
+        1,000 yuan, at most 300,000 yuan), as issuers' periodic reviews do.
+        """
+        rate = self.cfg.credit.line_increase_rate
+        if rate <= 0:
+            return
+        st = self.ledger.state
+        used = (st[:, PREV_NEW] + st[:, INST_OUT]) / np.maximum(st[:, LIMIT], 1)
+        ok = (
+            alive
+            & (self.world.open_day <= first_day - 182)
+            & (st[:, FIRST_MISSED] < 0)
+            & (used >= 0.3)
+            & (st[:, STOP_PAY] > first_day * DAY)
+        )
+        hit = ok & (rng.random(len(ok)) < rate)
+        new = st[hit, LIMIT] * rng.uniform(1.2, 1.5, int(hit.sum()))
+        st[hit, LIMIT] = np.minimum((new // 100_000) * 100_000, 30_000_000).astype(np.int64)
+
     def run_month(self, k: int, carry) -> Any:
         cfg, wd = self.cfg, self.world
         first = month_start_day(cfg.period.start, k)
@@ -360,6 +385,7 @@ class _Run:
         alive = (wd.open_day < nxt) & (status == ST_OK)
         mi, mf = self.month_inputs(k, first, n_days, rng)
         st = self.ledger.state
+        self.raise_lines(_rng(cfg.seed, 6, k), first, alive)
         headroom = (st[:, LIMIT] - st[:, BAL] - st[:, INST_OUT]) / np.maximum(st[:, LIMIT], 1)
         genuine = genuine_month(rng, wd, cfg, first, n_days, alive, headroom)
         ctx = MonthContext(
@@ -374,6 +400,7 @@ class _Run:
             rep_mode=np.zeros(wd.n_cards, dtype=np.int64),
             rep_ts=np.zeros(wd.n_cards, dtype=np.int64),
             stop_pay_from=self.ledger.state[:, STOP_PAY],
+            limit=self.ledger.state[:, LIMIT],
             block_from=self.ledger.state[:, BLOCK_FROM],
             block_until=self.ledger.state[:, BLOCK_UNTIL],
             genuine=genuine,

@@ -131,6 +131,7 @@ class MonthContext:
     rep_mode: np.ndarray  # 1: the statement is repaid in full by a third party (代还 app)
     rep_ts: np.ndarray  # time of that third-party repayment
     stop_pay_from: np.ndarray  # per card: the customer stops repaying from this time
+    limit: np.ndarray  # current permanent credit limit per card (fen)
     block_from: np.ndarray  # per card: blocked (lost card, "41") from this time ...
     block_until: np.ndarray  # ... until the replacement card arrives
     genuine: Events  # the month's genuine candidate events (for points of compromise)

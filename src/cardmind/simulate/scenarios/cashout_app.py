@@ -99,7 +99,7 @@ class CashoutApp(Scenario):
         n = len(ep)
         raw = rng.uniform(0.6, 1.4, n)
         weight = raw / np.bincount(ep, weights=raw, minlength=e)[ep]
-        keep = (rng.uniform(p.keep_share_min, p.keep_share_max, e) * w.limit[cards]).astype(
+        keep = (rng.uniform(p.keep_share_min, p.keep_share_max, e) * ctx.limit[cards]).astype(
             np.int64
         )
         ring_size = self.ring_merchants.shape[1]
