@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cardmind import schema
 from cardmind.dataset import Dataset
 from cardmind.ingest import Mapping, ingest
@@ -61,7 +63,11 @@ def test_minimum_dataset_with_customer_id_as_card_key(bank):
         "temp_credit_fen",
     }
     assert "channel" in m["columns_absent"]["authorizations"]
-    assert "reported_at" in m["columns_absent"]["fraud_labels"]
+    assert m["columns_absent"]["fraud_labels"] == ["scenario"]
+    assert m["columns_defaulted"]["fraud_labels"]["reported_at"].startswith("authorization ts + 7d")
+    assert labels.column("reported_at").to_pylist() == [
+        t + timedelta(days=7) for t in auth.column("ts").to_pylist()
+    ]
     assert m["columns_defaulted"]["authorizations"]["card_token"] == "copied from customer_id"
     assert m["card_key"]["authorizations"].startswith("customer_id")
     assert ds.columns_present("authorizations") == m["columns_present"]["authorizations"]
@@ -164,3 +170,37 @@ def test_features_needing_absent_columns_are_skipped(bank):
     catalog = features.default_catalog().for_dataset(Dataset(bank.out))
     lacking = [n for n in catalog.notices if "authorizations lacks columns" in n]
     assert any("'channel'" in n for n in lacking) and any("'device_id'" in n for n in lacking)
+
+
+def test_label_delay_is_configurable_and_validated(bank):
+    import pytest
+
+    from cardmind.errors import InvalidInput
+
+    bank.write(["a1,c1,T9,1,2024-05-01 10:00:00,1"], header="id,customer,terminal,amount,time,f")
+    data = {
+        "tables": {
+            "authorizations": {
+                "source": "tx.csv",
+                "columns": {
+                    "auth_id": "id",
+                    "customer_id": "customer",
+                    "terminal_id": "terminal",
+                    "amount_fen": {"from": "amount", "unit": "fen"},
+                    "ts": "time",
+                },
+            },
+            "fraud_labels": {
+                "source": "tx.csv",
+                "label_delay": "36h",
+                "columns": {"auth_id": "id", "label": {"from": "f", "values": {"1": "fraud"}}},
+            },
+        }
+    }
+    ingest(Mapping.load(bank.mapping(data)), bank.out)
+    ds = Dataset(bank.out)
+    (ts,) = ds.read("authorizations").column("ts").to_pylist()
+    assert ds.read("fraud_labels").column("reported_at").to_pylist() == [ts + timedelta(hours=36)]
+    data["tables"]["fraud_labels"]["label_delay"] = "a week"
+    with pytest.raises(InvalidInput, match="a delay looks like 7d, 36h or 90m"):
+        Mapping.load(bank.mapping(data))

@@ -93,7 +93,7 @@ def ingest(
             rep = TableReport(table=name)
             loaded = load_table(tm, mapping, headers, q, auth_cards, rep, reader)
             if name == "authorizations":
-                auth_cards = loaded.data.select(["auth_id", "card_token"])
+                auth_cards = loaded.data.select(["auth_id", "card_token", "ts"])
             _write_table(writer, name, loaded.data, keep_extra=tm.extra_columns == "keep")
             spec = schema.TABLES[name]
             present[name] = loaded.present

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -79,6 +80,19 @@ def _check_timezone(name: str) -> None:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def parse_delay(text: str) -> timedelta:
+    """``"7d"``, ``"36h"`` or ``"90m"`` as a duration (ValueError otherwise).
+
+    >>> parse_delay("7d"), parse_delay("36h")
+    (datetime.timedelta(days=7), datetime.timedelta(days=1, seconds=43200))
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*([dhm])\s*", str(text))
+    if not m:
+        raise ValueError(f"a delay looks like 7d, 36h or 90m, got {text!r}")
+    unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
+    return timedelta(**{unit: int(m.group(1))})
 
 
 def _value_text(value: Any) -> str:
@@ -149,6 +163,7 @@ class TableMapping:
     protected: tuple[str, ...] = ()
     outcome: OutcomeSpec | None = None
     pan_scan_exclude: tuple[str, ...] = ()
+    label_delay: str | None = None
 
     def __post_init__(self) -> None:
         if self.table not in schema.TABLES:
@@ -180,6 +195,10 @@ class TableMapping:
                 raise ValueError(f"column {c.source!r} is both mapped and in drop_columns")
         if self.outcome is not None and self.table != "applications":
             raise ValueError("outcome is only supported for applications")
+        if self.label_delay is not None:
+            if self.table != "fraud_labels":
+                raise ValueError("label_delay is only for fraud_labels")
+            parse_delay(self.label_delay)
 
     def column(self, target: str) -> ColumnSpec | None:
         """The spec filling ``target``, or None when unmapped."""
@@ -328,6 +347,7 @@ _TABLE_KEYS = {
     "protected",
     "outcome",
     "pan_scan_exclude",
+    "label_delay",
 }
 
 
@@ -374,6 +394,7 @@ def _table(
             protected=_str_list(body.get("protected"), f"{where}.protected"),
             outcome=outcome,
             pan_scan_exclude=_str_list(body.get("pan_scan_exclude"), f"{where}.pan_scan_exclude"),
+            label_delay=None if body.get("label_delay") is None else str(body["label_delay"]),
         )
     except ValueError as exc:
         raise InvalidInput(f"{where}: {exc}") from None

@@ -69,3 +69,7 @@ ESSENTIALS: dict[str, list[tuple[str, ...]]] = {
     "cards": [("card_token", "customer_id")],
     "application_outcomes": [("application_id",), ("bad",)],
 }
+
+# When labels carry no report time, they are taken as known this long after the authorization
+# (the usual 7-day feedback delay of the fraud-detection literature); ``label_delay`` changes it.
+DEFAULT_LABEL_DELAY = "7d"

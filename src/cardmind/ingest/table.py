@@ -16,13 +16,14 @@ import pyarrow.compute as pc
 from cardmind import schema
 from cardmind.ingest import coerce
 from cardmind.ingest.cards import find_pans, tokenize_column
-from cardmind.ingest.mapping import ColumnSpec, Mapping, TableMapping
+from cardmind.ingest.mapping import ColumnSpec, Mapping, TableMapping, parse_delay
 from cardmind.ingest.preflight import extras_of
 from cardmind.ingest.quarantine import Quarantine
 from cardmind.ingest.report import TableReport
 from cardmind.ingest.rules import (
     COLUMN_FALLBACKS,
     CONSTANT_DEFAULTS,
+    DEFAULT_LABEL_DELAY,
     GENERATED_IDS,
     POSITIVE_AMOUNTS,
     SIGNED_AMOUNTS,
@@ -402,6 +403,17 @@ def load_table(
             data = data.append_column("card_token", card)
             names.add("card_token")
             defaulted["card_token"] = "from the labelled authorization"
+        if "reported_at" not in names:
+            delay = tm.label_delay or DEFAULT_LABEL_DELAY
+            us = int(parse_delay(delay).total_seconds() * 1_000_000)
+            ts = pc.take(auth_cards.column("ts"), pos).cast(pa.int64())
+            reported = pc.add(ts, us).cast(coerce.TARGET_TZ)
+            data = data.append_column("reported_at", reported)
+            names.add("reported_at")
+            defaulted["reported_at"] = (
+                f"authorization ts + {delay} (assumed feedback delay: map reported_at or set "
+                "label_delay)"
+            )
         data = data.filter(pa.array(known))
 
     # Duplicate keys: keep the first (file order, then line), quarantine the others.
