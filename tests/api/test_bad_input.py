@@ -245,3 +245,13 @@ def test_fuzzed_fields_never_give_a_server_error(client, field):
         r = post(client, {**GOOD_REQUEST, "auth_id": "F1", field: value})
         assert r.status_code < 500, (field, value, r.text)
         assert r.headers["content-type"].startswith("application/json")
+
+
+def test_card_tokens_that_contain_a_luhn_run_are_not_card_numbers(client, engine):
+    token = "5f4271179424844cfef85a7bf1ea2c6f"  # '4271179424844' is 13 digits and Luhn-valid
+    entry = {"kind": "card", "value": token, "list_type": "block"}
+    assert client.post("/v1/lists", json=entry, headers=headers("analyst")).status_code == 201
+    r = client.delete(f"/v1/lists/block/card/{token}", headers=headers("analyst"))
+    assert r.status_code == 204
+    r = client.get("/v1/lists", params={"kind": "card", "note": token}, headers=headers("analyst"))
+    assert r.status_code == 200

@@ -27,14 +27,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cardmind.api.errors import error_json, sensitive_error_response
 from cardmind.errors import SensitiveDataError
-from cardmind.privacy import contains_pan, is_sensitive_field_name, refuse_sensitive_payload
+from cardmind.privacy import contains_pan, is_sensitive_field_name
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: rule files fit; an authorization is < 2 KiB
 
 
+#: A card token as cardmind issues them: 32 lowercase hex characters (HMAC-SHA256 prefix).
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def looks_like_pan(value: str) -> bool:
+    """True when ``value`` holds a full card number; a card token is never one, even when its
+    hex digits happen to contain a Luhn-valid run of 13+ decimal digits (about 1 token in 500).
+
+    >>> looks_like_pan("card 6222021234567894"), looks_like_pan("5f4271179424844cfef85a7bf1ea2c6f")
+    (True, False)
+    """
+    return not _TOKEN.fullmatch(value) and contains_pan(value)
+
+
 def refuse_sensitive_url(path: str, query: str) -> None:
     """Refuse a card number in the path or query, or a query parameter named like a CVV/PIN."""
-    if contains_pan(unquote(path)):
+    if any(looks_like_pan(part) for part in unquote(path).split("/")):
         raise SensitiveDataError(
             "path: holds what looks like a full card number; use the card token (请勿提交完整卡号)"
         )
@@ -44,23 +58,37 @@ def refuse_sensitive_url(path: str, query: str) -> None:
                 f"query.{name}: looks like CVV/CVN2, PIN or password data, which cardmind "
                 "refuses to receive (拒绝接收卡片安全码、密码等敏感信息)"
             )
-        if contains_pan(value):
+        if looks_like_pan(value):
             raise SensitiveDataError(
                 f"query.{name}: holds what looks like a full card number; send the card token "
                 "and last four digits instead (请勿提交完整卡号)"
             )
 
 
-def refuse_sensitive_body(data: Any) -> None:
-    """Refuse a parsed JSON body holding sensitive field names or a full card number anywhere."""
-    if isinstance(data, Mapping):
-        refuse_sensitive_payload(data, where="body")
-    elif isinstance(data, list):
-        refuse_sensitive_payload({f"[{i}]": v for i, v in enumerate(data)}, where="body")
-    elif isinstance(data, str) and contains_pan(data):
-        raise SensitiveDataError(
-            "body: holds what looks like a full card number (请勿提交完整卡号)"
-        )
+def refuse_sensitive_body(data: Any, path: str = "body") -> None:
+    """Refuse a parsed JSON body holding sensitive field names or a full card number anywhere.
+
+    The error names the path (``body.extra.cvv2``), never the value.
+    """
+    stack: list[tuple[str, Any]] = [(path, data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, Mapping):
+            names = [str(k) for k in value]
+            bad = sorted(n for n in names if is_sensitive_field_name(n))
+            if bad:
+                raise SensitiveDataError(
+                    f"{where}: fields {bad} look like CVV/CVN2, PIN or password data, which "
+                    "cardmind refuses to receive or store (拒绝接收卡片安全码、密码等敏感信息)"
+                )
+            stack.extend((f"{where}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, str) and looks_like_pan(value):
+            raise SensitiveDataError(
+                f"{where}: holds what looks like a full card number; send the card token and "
+                "last four digits instead (请勿提交完整卡号)"
+            )
 
 
 # Fast path: a body in which none of these byte patterns occurs cannot hold a card number (13+
