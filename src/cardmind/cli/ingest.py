@@ -90,6 +90,9 @@ def ingest_command(
             console.print(
                 f"[dim]{name}: absent columns (features needing them are skipped): {', '.join(cols)}[/dim]"
             )
+    for name, cols in report.columns_defaulted.items():
+        for col, how in cols.items():
+            console.print(f"[dim]{name}.{col}: {how}[/dim]")
     if report.rejected:
         console.print(
             f"{report.rejected:,} rows rejected (not an error): see the quarantine files "
