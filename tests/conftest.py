@@ -65,7 +65,7 @@ def tiny_dataset(tmp_path_factory):
     """Path of a simulated dataset (preset ``tiny``, seed 0), generated once per session.
 
     About 860 cards over 6 months (2025-11-01 .. 2026-05-01, covering 11.11 and the Spring
-    Festival), ~59,000 authorizations, every scenario present; card tokens use the test PAN key
+    Festival), ~47,000 authorizations, every scenario present; card tokens use the test PAN key
     ``test-key-not-secret``. Read it with ``cardmind.dataset.Dataset(tiny_dataset)``.
     """
     from cardmind.simulate import load_preset, simulate
