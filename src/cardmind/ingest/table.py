@@ -342,7 +342,8 @@ def load_table(
     labels take their card from the authorization and rejects labels of unloaded ones.
     """
     spec = schema.TABLES[tm.table]
-    key = get_settings().pan_key_bytes()
+    # The key is read only when a card number is tokenised (no key file created otherwise).
+    key = get_settings().pan_key_bytes() if tm.card_number else b""
     pk = spec.primary_key
     generate_pk = tm.table in GENERATED_IDS and tm.column(pk[0]) is None
     cols = tm.columns + ((ColumnSpec(target=pk[0], generate="row"),) if generate_pk else ())
