@@ -597,7 +597,9 @@ def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]])
         "temp_credit_fen": d.temp_credit_fen, "model_version": d.model_version,
         "rules_version": d.rules_version, "standin": d.standin, "standin_reason": d.standin_reason,
         "latency_us": d.latency_us, "request_json": req.model_dump_json(),
-        "features_json": json.dumps(used, sort_keys=True), "decision_json": d.model_dump_json(),
+        "features_json": json.dumps({k: (None if v != v else v) for k, v in used.items()},
+                                    sort_keys=True),  # NaN (undefined feature) -> null
+        "decision_json": d.model_dump_json(),
     }
 
 
