@@ -236,6 +236,7 @@ class World:
     due_days: np.ndarray
     annual_fee: np.ndarray
     payday: np.ndarray
+    hour_shift: np.ndarray  # personal shift of the daily rhythm, hours (mostly 0, +-1..3)
     activity: np.ndarray  # expected purchases per month
     cat_cum: np.ndarray  # (cards, categories) cumulative category preference
     rep_type: np.ndarray
@@ -467,6 +468,7 @@ def build_world(rng: np.random.Generator, cfg, *, pan_key: bytes) -> World:
         due_days=rng.choice(np.array([20, 22, 25], dtype=np.int8), size=n, p=[0.3, 0.3, 0.4]),
         annual_fee=annual_fee,
         payday=rng.choice(ref.PAYDAYS, size=n, p=ref.PAYDAY_P).astype(np.int8),
+        hour_shift=np.clip(np.round(rng.normal(0.0, 1.0, n)), -3, 3).astype(np.int64),
         activity=activity,
         cat_cum=cat_cum,
         rep_type=rep_type,

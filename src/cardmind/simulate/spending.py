@@ -125,6 +125,8 @@ def genuine_month(
     pd = world.payday[card[pay]].astype(np.int64) - 1 + rng.integers(0, 5, int(pay.sum()))
     day[pay] = np.minimum(pd, n_days - 1)
     hour = _choice_by_group(rng, online, ONLINE_HOUR_P, OFFLINE_HOUR_P)
+    # personal rhythm: early birds and night owls shift the common profile by a few hours
+    hour = (hour + world.hour_shift[card]) % 24
     ts = (start_day + day) * DAY + hour * 3600 + rng.integers(0, 3600, m)
 
     # trips: offline spending in another city during the trip
