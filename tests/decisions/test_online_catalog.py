@@ -34,6 +34,18 @@ def test_model_feature_service_is_served_by_the_catalog_engine(db_url, book, mak
     assert actions == ["APPROVE", "APPROVE", "APPROVE", "DECLINE", "DECLINE"]
     assert [r["card_count_10m"] for r in model.seen] == [0, 1, 2, 3, 4]
     assert model.seen[0]["req_amount"] == 1_000
+    e.flush()
+    import json
+
+    from sqlalchemy import text
+
+    def strict(c):
+        raise ValueError(f"non-standard JSON constant {c}")
+
+    with e._db.connect() as conn:
+        logged = conn.execute(text("SELECT features_json FROM decision_log")).scalars().all()
+    assert len(logged) == 5
+    assert all(set(json.loads(f, parse_constant=strict)) == set(model.feature_names) for f in logged)
     e.close()
 
 
