@@ -255,3 +255,31 @@ def test_card_tokens_that_contain_a_luhn_run_are_not_card_numbers(client, engine
     assert r.status_code == 204
     r = client.get("/v1/lists", params={"kind": "card", "note": token}, headers=headers("analyst"))
     assert r.status_code == 200
+
+
+ODD_BODIES = [
+    b"[" * 100_000,  # nesting deeper than any parser's recursion limit
+    b"[" * 50_000 + b'"\\u0041"',  # the same, with an escape that forces the guard to parse
+    b"\xff\xfe\x00",  # not UTF-8
+    b'{"a": 1e999999}',
+    b"null",
+    b'"' + b"1" * 20 + b'"',
+    b'{"auth_id": "\\ud800"}',  # lone surrogate
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/authorizations"),
+        ("POST", "/v1/labels"),
+        ("POST", "/v1/lists"),
+        ("PUT", "/v1/rules"),
+    ],
+)
+def test_odd_bodies_are_4xx_with_our_error_shape(client, method, path):
+    hdrs = {**headers("admin"), "content-type": "application/json"}
+    for body in ODD_BODIES:
+        r = client.request(method, path, content=body, headers=hdrs)
+        assert 400 <= r.status_code < 500, (path, body[:10], r.status_code)
+        assert set(r.json()) == {"code", "message", "message_zh", "errors"}

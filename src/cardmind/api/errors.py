@@ -247,6 +247,9 @@ async def _on_http(_request: Request, exc: StarletteHTTPException) -> JSONRespon
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404 and detail == "Not Found":
         detail = "no such endpoint"
+    elif exc.status_code == 400 and detail == "There was an error parsing the body":
+        code, zh = "malformed_json", "请求体不是 UTF-8 编码的合法 JSON，或嵌套过深"
+        detail = "request body is not valid UTF-8 JSON, or is nested too deeply"
     message = redact(detail)
     body = ErrorResponse(code=code, message=message, message_zh=f"{zh}：{message}")
     return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)

@@ -115,8 +115,8 @@ def refuse_sensitive_bytes(body: bytes, content_type: str) -> None:
     if not content_type or "json" in content_type:
         try:
             data = json.loads(body)
-        except ValueError:
-            data = None  # not JSON: the route answers 400; still scan the text for a PAN
+        except (ValueError, RecursionError):
+            data = None  # not JSON (or absurdly nested): the route answers 400; scan the text
         if data is not None:
             refuse_sensitive_body(data)
             return
