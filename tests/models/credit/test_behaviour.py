@@ -76,3 +76,40 @@ def test_matrices_pivot_last_statement_per_month():
         m["new_balance_fen"][0, 0]
     )
     assert m["new_balance_fen"][1, 2] == 3.0 and np.isnan(m["new_balance_fen"][1, :2]).all()
+
+
+def test_parity_with_the_feature_catalog_batch_engine(tiny_dataset):
+    """Where a behaviour characteristic and a catalog feature share a definition, they agree."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from cardmind.dataset import Dataset
+    from cardmind.features import BatchEngine, default_catalog
+    from cardmind.models.credit.behaviour import (
+        CATALOG_EQUIVALENTS,
+        behaviour_frame,
+        monthly_aggregates,
+    )
+    from cardmind.units import TZ
+
+    ds = Dataset(tiny_dataset)
+    agg = monthly_aggregates(ds)
+    as_of = pd.to_datetime(agg["statement_date"]).max().date()
+    cards, X, _ = behaviour_frame(ds, as_of=as_of, agg=agg)
+    # a statement is known from the local midnight after its cut
+    ts = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0, 0, 1), tzinfo=TZ)
+    rows = pa.table(
+        {
+            "card_token": cards["card_token"].to_numpy(),
+            "customer_id": cards["customer_id"].to_numpy(),
+            "ts": pa.array([ts] * len(cards), pa.timestamp("us", tz="Asia/Shanghai")),
+        }
+    )
+    catalog = default_catalog().select(list(CATALOG_EQUIVALENTS.values()))
+    got = BatchEngine(ds).compute(catalog, rows).to_pandas()
+    assert len(cards) > 500
+    for ours, theirs in CATALOG_EQUIVALENTS.items():
+        np.testing.assert_allclose(
+            X[ours].to_numpy(), got[theirs].to_numpy(), equal_nan=True, err_msg=ours
+        )

@@ -44,6 +44,13 @@ BEHAVIOUR_FEATURES: tuple[str, ...] = (
     "cash_like_share",
     "installment_to_limit",
 )
+#: Behaviour characteristics that have an identical definition in the feature catalog
+#: (``cardmind.features.default_catalog``); tests hold the two computations equal.
+CATALOG_EQUIVALENTS: dict[str, str] = {
+    "utilisation_last": "card_statement_utilisation_last_30d",
+    "utilisation_max_6m": "card_statement_utilisation_max_180d",
+    "dpd_max_6m": "card_statement_days_past_due_max_180d",
+}
 #: Monthly aggregate columns, one (cards x months) matrix each.
 AGGREGATES: tuple[str, ...] = (
     "credit_limit_fen",
