@@ -40,7 +40,7 @@ def test_engine_logs_decisions_and_lists_on_postgres(pg_url):
     first = e.decide(AuthorizationRequest(auth_id="a1", **req))
     blocked = e.decide(AuthorizationRequest(auth_id="a2", **{**req, "merchant_id": "bad"}))
     e.close()
-    assert first.action == "APPROVE" and blocked.reason_codes[1] == "LIST_BLOCK_CARD"
+    assert first.action == "APPROVE" and blocked.reason_codes[1] == "LIST_BLOCK_MERCHANT"
     again = AuthorizationEngine(EngineConfig(db_url=pg_url), model=None, accounts=book)
     assert again.get_decision("a1") == first
     assert again.lists.lookup("merchant", "bad") == "block"
