@@ -63,6 +63,34 @@ def client(policy):
         yield c
 
 
+def test_device_on_the_block_list_is_declined(policy, tmp_path):
+    from datetime import datetime
+
+    from cardmind.decisions.origination import OriginationPolicy
+    from cardmind.storage.applications import DeviceBlocklist
+    from cardmind.storage.base import make_engine, session_factory
+    from cardmind.storage.lists import ListEntryRow
+    from cardmind.units import TZ
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    blocked = DeviceBlocklist(engine)
+    with session_factory(engine).begin() as s:
+        s.add(
+            ListEntryRow(
+                kind="device", value="DEV-BAD", list_type="block", added_at=datetime.now(TZ)
+            )
+        )
+        s.add(
+            ListEntryRow(
+                kind="device", value="DEV-OK", list_type="trust", added_at=datetime.now(TZ)
+            )
+        )
+    assert "DEV-BAD" in blocked and "DEV-OK" not in blocked and "other" not in blocked
+    p = OriginationPolicy(policy.models, blocklist=blocked)
+    assert p.decide({**APP, "device_id": "DEV-BAD"}).reasons[0].code == "LIST_BLOCK_APPLICANT"
+    assert p.decide({**APP, "device_id": "DEV-OK"}).action == "APPROVE"
+
+
 APP = {
     "application_id": "APP-1",
     "age": 40,

@@ -23,7 +23,7 @@ full policy (:func:`calibrate_quote`).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -220,7 +220,9 @@ def _likelihood_band(p: float) -> str:
 class OriginationPolicy:
     """Application decisions and quick quotes from :class:`OriginationModels`.
 
-    ``blocklist`` holds applicant references and device ids that are declined outright. With
+    ``blocklist`` holds applicant references and device ids that are declined outright (any
+    container: a set, or the block list in the database, see
+    :class:`cardmind.storage.applications.DeviceBlocklist`). With
     ``models=None`` (not trained yet) the policy runs on its stand-in rules only: knock-outs
     decline, everything else is referred, and quotes give the policy's income-multiple range.
     """
@@ -230,11 +232,11 @@ class OriginationPolicy:
         models: OriginationModels | None,
         config: OriginationConfig | None = None,
         *,
-        blocklist: set[str] | frozenset[str] = frozenset(),
+        blocklist: Container[str] = frozenset(),
     ) -> None:
         self.models = models
         self.config = config or OriginationConfig()
-        self.blocklist = frozenset(blocklist)
+        self.blocklist = blocklist
 
     # --- single application -------------------------------------------------------------------
 
@@ -258,7 +260,7 @@ class OriginationPolicy:
             codes.append("DTI_TOO_HIGH")
         if req.bureau_delinquencies > r.max_delinquencies:
             codes.append("BUREAU_DELINQUENCIES")
-        if {req.applicant_ref, req.device_id} & self.blocklist:
+        if any(v is not None and v in self.blocklist for v in (req.applicant_ref, req.device_id)):
             codes.append("LIST_BLOCK_APPLICANT")
         return codes
 

@@ -156,3 +156,30 @@ class ApplicationLog:
             "total": total,
             "auto_decision_rate": auto / total if total else None,
         }
+
+
+class DeviceBlocklist:
+    """``device_id in DeviceBlocklist(engine)``: is the device on the block list (``list_entries``,
+    kind ``device``, not expired)? Read at every check, so list edits apply at once."""
+
+    def __init__(self, engine: Engine) -> None:
+        from cardmind.storage.lists import ListEntryRow
+
+        self._row = ListEntryRow
+        self._sessions = session_factory(engine)
+        ListEntryRow.__table__.create(engine, checkfirst=True)
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        row = self._row
+        now = datetime.now(UTC)
+        with self._sessions() as s:
+            hit = s.scalars(
+                select(row).where(
+                    row.kind == "device", row.value == value, row.list_type == "block"
+                )
+            ).first()
+        if hit is None:
+            return False
+        return hit.expires_at is None or _aware(hit.expires_at) > now

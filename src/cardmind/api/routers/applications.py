@@ -5,7 +5,8 @@ The origination models are loaded at start-up from ``$CARDMIND_HOME/models/credi
 (written by ``cardmind train credit``); until they exist the policy runs on its stand-in rules
 (knock-outs decline, everything else is referred, ``MODEL_UNAVAILABLE``). Decisions are
 logged in the configured database, idempotently: a repeated application id returns the first
-decision with ``replayed: true``.
+decision with ``replayed: true``. A ``device_id`` on the block list (``/v1/lists``, kind
+``device``) is declined.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ def _ensure(app: FastAPI, settings: Settings | None = None) -> None:
     """Set up on first use when the app runs without its lifespan (e.g. an ASGI test harness):
     then the process settings apply (the lifespan, when it runs, uses the app's settings)."""
     from cardmind.models.credit.application import OriginationModels, default_bundle_dir
-    from cardmind.storage.applications import ApplicationDecisionRow, ApplicationLog
+    from cardmind.storage.applications import (
+        ApplicationDecisionRow,
+        ApplicationLog,
+        DeviceBlocklist,
+    )
     from cardmind.storage.base import make_engine
 
     settings = settings or get_settings()
@@ -70,7 +75,8 @@ def _ensure(app: FastAPI, settings: Settings | None = None) -> None:
         folder = default_bundle_dir(settings.home)
         models = OriginationModels.load(folder) if (folder / "bundle.json").is_file() else None
         # Without trained models the policy answers on its stand-in rules (REFER / DECLINE).
-        app.state.origination = OriginationPolicy(models)
+        engine = make_engine(settings.db_url_resolved())
+        app.state.origination = OriginationPolicy(models, blocklist=DeviceBlocklist(engine))
     if getattr(app.state, "application_log", None) is None:
         engine = make_engine(settings.db_url_resolved())
         ApplicationDecisionRow.__table__.create(engine, checkfirst=True)
