@@ -51,11 +51,27 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=2000, help="single-row calls per predictor")
     ap.add_argument("--threads", type=int, default=1, help="LightGBM threads for training")
+    ap.add_argument(
+        "--features",
+        choices=("full", "compact"),
+        default="compact",
+        help="candidate feature set (full: ~500, compact: ~150)",
+    )
+    ap.add_argument(
+        "--report", type=Path, help="also run the evaluation protocol, write this report"
+    )
+    ap.add_argument("--prequential", type=int, default=0, help="folds for --report (0: off)")
     args = ap.parse_args()
 
     from cardmind.dataset import Dataset
     from cardmind.models.evaluation import SplitSpec
-    from cardmind.models.fraud import FraudTrainConfig, build_training_table, train_and_register
+    from cardmind.models.fraud import (
+        FraudTrainConfig,
+        build_training_table,
+        evaluate_fraud,
+        fraud_candidates,
+        train_and_register,
+    )
     from cardmind.models.registry import Registry
 
     tmp = tempfile.TemporaryDirectory()
@@ -77,8 +93,9 @@ def main() -> None:
     ds = Dataset(data)
 
     t = time.perf_counter()
-    table = build_training_table(ds)
+    table = build_training_table(ds, fraud_candidates(size=args.features))
     results["features_s"] = round(time.perf_counter() - t, 1)
+    results["feature_set"] = args.features
     results["rows"] = len(table)
     results["candidate_features"] = len(table.feature_names)
 
@@ -86,6 +103,18 @@ def main() -> None:
     config = FraudTrainConfig(
         num_boost_round=args.rounds, top_features=args.top, num_threads=args.threads
     )
+    if args.report:
+        from cardmind.models.report import write_report
+
+        t = time.perf_counter()
+        res = evaluate_fraud(table, SplitSpec(), config, prequential=args.prequential)
+        results["evaluate_s"] = round(time.perf_counter() - t, 1)
+        results["evaluation"] = {n: m.headline() for n, m in res.main.metrics.items()}
+        results["by_scenario"] = res.main.metrics["lightgbm"].by_scenario
+        if res.folds:
+            results["prequential"] = res.prequential_summary()
+        print(f"report: {write_report(res, args.report)}", flush=True)
+
     t = time.perf_counter()
     version, metrics = train_and_register(table, SplitSpec(), config, registry=reg)
     results["train_s"] = round(time.perf_counter() - t, 1)
@@ -143,7 +172,7 @@ def main() -> None:
         f"{results['trees']} trees)"
     )
     print(f"{'step':<44}{'value':>14}")
-    for key in ("simulate_demo_s", "features_s", "train_s", "compile_numba_s"):
+    for key in ("simulate_demo_s", "features_s", "evaluate_s", "train_s", "compile_numba_s"):
         if key in results:
             print(f"{key:<44}{results[key]:>14}")
     for name, v in single.items():

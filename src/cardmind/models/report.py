@@ -296,7 +296,7 @@ def build(result: EvaluationResult) -> list[_Block]:
 
     total = sum(model.gains.values()) or 1.0
     rows = [["feature", "gain share", "meaning", "含义"]]
-    for f in model.feature_names[:15]:
+    for f in sorted(model.feature_names, key=lambda n: -model.gains[n])[:15]:
         t = describe_feature(f, model.feature_definitions.get(f), model.feature_definitions)
         rows.append([f"`{f}`", f"{model.gains[f] / total:.1%}", t.en, t.zh])
     b.append(_Block("table", rows))
