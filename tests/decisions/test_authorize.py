@@ -236,3 +236,12 @@ def test_a_model_whose_features_are_not_served_is_not_used(db_url, book, make_re
     assert d.standin and d.reason_codes[0] == "STANDIN_MODEL"
     assert "lacks 1 model features" in e.health()["model_error"]
     e.close()
+
+
+def test_reversal_memory_is_bounded(engine_factory, make_req):
+    e = engine_factory(purchases_cache=1)
+    e.decide(make_req("p1", amount=1_000))
+    e.decide(make_req("p2", amount=2_000))
+    old = e.decide(make_req("r1", amount=1_000, message_type="reversal", original_auth_id="p1"))
+    new = e.decide(make_req("r2", amount=2_000, message_type="reversal", original_auth_id="p2"))
+    assert old.reason_codes == ["ORIGINAL_NOT_FOUND"] and new.reason_codes == ["REVERSAL_APPLIED"]

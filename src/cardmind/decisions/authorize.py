@@ -87,6 +87,9 @@ class EngineConfig:
       :class:`~cardmind.storage.decision_log.DecisionLogWriter` (durability contract).
     - ``unknown_card``: ``"decline"`` (response 14, logged) or ``"error"`` (raise InvalidInput).
     - ``idempotency_cache``: decisions kept in memory; older ones are read back from the log.
+    - ``idempotency_days``: at start, auth ids logged in the last N days are loaded, so that a
+      retried authorization is answered from the log after a restart.
+    - ``purchases_cache``: recent purchases remembered for reversals (oldest forgotten first).
     - ``explain_top``: model reasons added to challenges and declines.
     """
 
@@ -99,6 +102,8 @@ class EngineConfig:
     watch_rules_s: float = 1.0
     unknown_card: str = "decline"
     idempotency_cache: int = 200_000
+    idempotency_days: int = 7
+    purchases_cache: int = 2_000_000
     explain_top: int = 2
     smart_credit: SmartCreditConfig = field(default_factory=SmartCreditConfig)
 
@@ -106,7 +111,7 @@ class EngineConfig:
         if self.unknown_card not in ("decline", "error"):
             raise ValueError(f"unknown_card must be 'decline' or 'error', got {self.unknown_card!r}")
         for name in ("latency_budget_us", "log_flush_ms", "log_batch", "log_queue_max",
-                     "idempotency_cache"):
+                     "idempotency_cache", "idempotency_days", "purchases_cache"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
@@ -185,8 +190,9 @@ class AuthorizationEngine:
             prepare={"decision_log": _decision_row, "temp_credit_grants": _grant_row},
         )
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
-        self._logged = logged_auth_ids(self._db)  # idempotency survives a restart
-        self._purchases: dict[str, _Purchase] = {}
+        since = datetime.now(TZ) - timedelta(days=cfg.idempotency_days)
+        self._logged = logged_auth_ids(self._db, since)  # idempotency survives a restart
+        self._purchases: OrderedDict[str, _Purchase] = OrderedDict()
         self._lock = threading.RLock()
         self.counters = _Counters()
         self._model_features = tuple(getattr(model, "feature_names", ()) or ())
@@ -222,7 +228,7 @@ class AuthorizationEngine:
             [until, days])
         while batch := cur.fetchmany(100_000):
             for auth_id, card, amount, approved in batch:
-                self._purchases[auth_id] = _Purchase(card, int(amount), bool(approved))
+                self._remember_purchase(auth_id, _Purchase(card, int(amount), bool(approved)))
 
     # --- the decision ----------------------------------------------------------------------
     def decide(self, request: AuthorizationRequest) -> Decision:
@@ -261,6 +267,11 @@ class AuthorizationEngine:
         self._logged.add(auth_id)
         if len(self._decisions) > self.config.idempotency_cache:
             self._decisions.popitem(last=False)
+
+    def _remember_purchase(self, auth_id: str, purchase: _Purchase) -> None:
+        self._purchases[auth_id] = purchase
+        if len(self._purchases) > self.config.purchases_cache:
+            self._purchases.popitem(last=False)
 
     def _context(self, req: AuthorizationRequest, acct: CardAccount | None,
                  available: int | None) -> dict[str, Any]:
@@ -380,7 +391,7 @@ class AuthorizationEngine:
                 self.counters.temp_credit_grants += 1
                 self.counters.temp_credit_fen += offer.amount_fen
             self.accounts.purchase(req.card_token, req.amount_fen)
-        self._purchases[req.auth_id] = _Purchase(req.card_token, req.amount_fen, approved)
+        self._remember_purchase(req.auth_id, _Purchase(req.card_token, req.amount_fen, approved))
         event.update(approved=approved, response_code=code, available_credit_fen=available or 0,
                      temp_credit_fen=offer.amount_fen if offer else 0)
         self._update_features(event, "authorizations")
@@ -401,7 +412,7 @@ class AuthorizationEngine:
 
     def _unknown_card(self, req: AuthorizationRequest, t0: int) -> Decision:
         """A card the issuer does not know: declined (14) without scoring; nothing else changes."""
-        self._purchases[req.auth_id] = _Purchase(req.card_token, req.amount_fen, False)
+        self._remember_purchase(req.auth_id, _Purchase(req.card_token, req.amount_fen, False))
         return _decision(
             auth_id=req.auth_id, action="DECLINE", response_code="14", temp_credit_fen=0,
             temp_credit_expires_at=None, fraud_score=None, cashout_score=None,
