@@ -104,7 +104,10 @@ def test_cli_train_credit_on_simulated_and_on_german(
         ],
     )
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["reject_inference"] == "fuzzy"
+    out = json.loads(r.output)
+    assert out["reject_inference"] == "fuzzy"
+    assert 0 < out["evaluation_on_truth"]["policy"]["auto_decision_rate"] <= 1
+    assert out["evaluation_on_truth"]["policy"]["bad_rate_approve"] is not None
     assert (tmp_path / "bundle" / "bundle.json").is_file()
     r = runner.invoke(
         app,

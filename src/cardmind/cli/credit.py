@@ -117,6 +117,10 @@ def train_credit(
     folder = out or default_bundle_dir()
     trained.policy.models.save(folder)
     m = trained.metrics
+    if ds.has("truth_applications"):  # simulated data: evaluation against the true outcomes
+        from cardmind.decisions.origination_study import evaluate_on_truth
+
+        m = {**m, "evaluation_on_truth": evaluate_on_truth(trained.policy, ds)}
     if as_json:
         typer.echo(json.dumps(m, ensure_ascii=False, default=float))
         return
@@ -132,6 +136,15 @@ def train_credit(
         f"{mix['decline_rate']:.1%}, refer {mix['refer_rate']:.1%} (auto-decision rate "
         f"{mix['auto_decision_rate']:.1%}); reject inference: {m['reject_inference']}"
     )
+    ev = m.get("evaluation_on_truth")
+    if ev:
+        p, legacy = ev["policy"], ev["legacy"]
+        typer.echo(
+            f"against the simulator's truth: bad rate of auto-approvals {p['bad_rate_approve']:.2%} "
+            f"(declines {p['bad_rate_decline']:.2%}, referrals {p['bad_rate_refer'] or 0:.2%}); legacy "
+            f"policy approved {legacy['approve_rate']:.1%} with {legacy['bad_rate_approved']:.2%} bad; "
+            f"champion AUC through the door {ev['champion_through_the_door']['auc']:.3f}"
+        )
     typer.echo(f"origination models: {folder}")
 
 
