@@ -2,8 +2,9 @@
 
 Reports authorizations generated per second of wall time (world + months + writing, without
 the summary), per CPU-second (all threads: independent of other load on the machine), the CPU
-time of the main (generation) and writer threads — the busiest of the two is the wall time the run
-needs on two free cores — and peak memory (max RSS of the process), and writes
+time of the main (generation) thread and the two writer threads (authorizations; other tables) —
+on two free cores the run needs at least the busiest thread's CPU and half the total — and peak
+memory (max RSS of the process), and writes
 ``bench/results/simulate.json``. Target (issue 2): >= 500,000 authorizations/s on 2 cores,
 peak RSS < 4 GB.
 
@@ -57,7 +58,8 @@ def main() -> None:
     auths = result["row_counts"]["authorizations"]
     main_cpu = result["main_thread_cpu_s"]
     writer_cpu = result["writer_thread_cpu_s"]
-    critical = max(main_cpu, writer_cpu, cpu / 2)  # two cores: no less than half the CPU
+    writer2_cpu = result["writer2_thread_cpu_s"]
+    critical = max(main_cpu, writer_cpu, writer2_cpu, cpu / 2)  # two cores: >= half the CPU
     size_gb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1024**3
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -71,7 +73,10 @@ def main() -> None:
         ("CPU time (s)", f"{cpu:.1f}"),
         ("authorizations / s (wall)", f"{auths / wall:,.0f}  (target >= {TARGET_AUTHS_PER_S:,})"),
         ("authorizations / CPU-second (all threads)", f"{auths / cpu:,.0f}"),
-        ("CPU of the main thread / writer thread (s)", f"{main_cpu:.1f} / {writer_cpu:.1f}"),
+        (
+            "CPU of the main / authorizations / other-tables thread (s)",
+            f"{main_cpu:.1f} / {writer_cpu:.1f} / {writer2_cpu:.1f}",
+        ),
         (
             "critical path = max(busiest thread, CPU / 2) (s)",
             f"{critical:.1f}  -> {auths / critical:,.0f} authorizations/s with 2 free cores",
@@ -106,6 +111,7 @@ def main() -> None:
                 "authorizations_per_cpu_s": round(auths / cpu),
                 "main_thread_cpu_s": round(main_cpu, 2),
                 "writer_thread_cpu_s": round(writer_cpu, 2),
+                "writer2_thread_cpu_s": round(writer2_cpu, 2),
                 "authorizations_per_s_two_free_cores": round(auths / critical),
                 "peak_rss_gb": round(rss_gb, 3),
                 "dataset_gb": round(size_gb, 3),
