@@ -70,6 +70,11 @@ from cardmind.storage.decision_log import (
 )
 from cardmind.units import TZ
 
+try:  # optional: ~10x faster feature JSON in the log writer; the stdlib is the fallback
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
 #: Name of the cash-out score hook (issue 8): a feature of this name, or a ``cashout`` callable.
 CASHOUT_SCORE = "cashout_score"
 
@@ -598,6 +603,18 @@ def _standin_text(cause: str | None, model_error: str | None) -> str:
     }.get(cause or "", cause or "")
 
 
+def _features_json(used: dict[str, float]) -> str:
+    """Feature values as strict JSON, sorted by name; NaN (undefined feature) becomes null.
+
+    >>> _features_json({"b": float("nan"), "a": 1.5})
+    '{"a":1.5,"b":null}'
+    """
+    if _orjson is not None:
+        return _orjson.dumps(used, option=_orjson.OPT_SORT_KEYS).decode()
+    clean = {k: (None if v != v else v) for k, v in used.items()}
+    return json.dumps(clean, sort_keys=True, separators=(",", ":"))
+
+
 def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]]) -> dict[str, Any]:
     req, d, used = item
     return {
@@ -608,8 +625,7 @@ def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]])
         "temp_credit_fen": d.temp_credit_fen, "model_version": d.model_version,
         "rules_version": d.rules_version, "standin": d.standin, "standin_reason": d.standin_reason,
         "latency_us": d.latency_us, "request_json": req.model_dump_json(),
-        "features_json": json.dumps({k: (None if v != v else v) for k, v in used.items()},
-                                    sort_keys=True),  # NaN (undefined feature) -> null
+        "features_json": _features_json(used),
         "decision_json": d.model_dump_json(),
     }
 
