@@ -46,3 +46,17 @@ def test_write_table_formats(cashout_ds, fitted, tmp_path, suffix):
         assert path.read_text().splitlines()[0].startswith('"card_token"')
     with pytest.raises(InvalidInput, match="must end in"):
         pipeline.write_table(result.cycles, tmp_path / "out.xlsx")
+
+
+def test_import_without_payer_columns_is_a_stated_blind_spot(cashout_ds, fitted, tmp_path):
+    from cardmind.dataset import Dataset, DatasetWriter
+
+    present = ["repayment_id", "ts", "card_token", "customer_id", "amount_fen"]
+    manifest = {"source": "import", "columns_present": {"repayments": present}}
+    with DatasetWriter(tmp_path / "imp", manifest=manifest) as w:
+        for t in ("cards", "merchants", "authorizations"):
+            w.write(t, cashout_ds.read(t))
+        w.write("repayments", cashout_ds.read("repayments", columns=present), partial=True)
+    result = pipeline.detect(Dataset(tmp_path / "imp"), fitted[0])
+    assert any("third-party payers cannot be seen" in n for n in result.notices)
+    assert not any(result.cycles.column("reduced_features").to_pylist())

@@ -318,21 +318,30 @@ ORDER BY card_token, cycle_end, ts, ord, event_id
 
 
 def connect(ds: Dataset, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per table of ``ds``.
-
-    Same as :meth:`Dataset.connect`, with the path inlined as a quoted literal (DuckDB 2 refuses a
-    prepared parameter in ``CREATE VIEW``).
-    """
-    con = con or duckdb.connect()
-    for table in ds.tables():
-        pattern = ds.glob(table).replace("'", "''")
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{pattern}')")
-    return con
+    """A DuckDB connection with one view per table of ``ds`` (see :meth:`Dataset.connect`)."""
+    return ds.connect(con)
 
 
 def missing_inputs(ds: Dataset) -> list[str]:
     """Optional tables absent from ``ds`` that reduce the feature set (today: ``repayments``)."""
     return [] if ds.has("repayments") else ["repayments"]
+
+
+def blind_spots(ds: Dataset) -> list[str]:
+    """What the detector cannot see in ``ds``, one sentence each (empty when it sees everything).
+
+    A missing ``repayments`` table reduces the feature set; an imported ``repayments`` table
+    without ``payer_is_cardholder`` and ``channel`` hides third-party payers (the feature reads 0).
+    """
+    if not ds.has("repayments"):
+        return ["no repayments table: repayment features are unavailable"]
+    present = set(ds.columns_present("repayments"))
+    if not {"payer_is_cardholder", "channel"} & present:
+        return [
+            "repayments have neither payer_is_cardholder nor channel: third-party payers cannot "
+            "be seen (third_party_repay reads 0)"
+        ]
+    return []
 
 
 def card_cycle_features(

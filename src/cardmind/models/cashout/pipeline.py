@@ -23,6 +23,7 @@ from cardmind.models.cashout.evaluation import row_labels, summarize, truth_cycl
 from cardmind.models.cashout.features import (
     REPAYMENT_FEATURES,
     FeatureConfig,
+    blind_spots,
     card_cycle_features,
     missing_inputs,
 )
@@ -72,6 +73,7 @@ def detect(
 ) -> Detection:
     """Score every scoring point of ``ds`` and summarise per card-cycle, with reasons on alerts."""
     notices = [REDUCED_NOTICE] if missing_inputs(ds) else []
+    notices += [f"notice: {b}" for b in blind_spots(ds) if not b.startswith("no repayments")]
     features = card_cycle_features(ds, config=config)
     scored = detector.score_many(features)
     cycles = summarize(scored, detector.threshold_)
