@@ -127,6 +127,7 @@ def test_full_card_number_in_any_field_is_refused_unechoed(client, engine, logs,
         assert r.status_code == 422
         body = r.json()
         assert body["code"] == "sensitive_data" and field in body["message"]
+        assert body["errors"][0]["path"] == f"body.{field}"
         assert "完整卡号" in body["message"]
         for text in (r.text, logs.text):
             assert PAN not in text.replace(" ", "").replace("-", "")
@@ -150,6 +151,7 @@ def test_cvv_pin_password_fields_are_refused_unechoed(client, engine, logs, name
     body = r.json()
     assert body["code"] == "sensitive_data"
     assert name in body["message"] and "敏感" in body["message_zh"]
+    assert body["errors"][0]["path"] == f"body.{name}"
     assert CVV not in r.text and CVV not in logs.text
     assert engine.calls == 0
 

@@ -208,13 +208,16 @@ async def _on_sensitive(_request: Request, exc: SensitiveDataError) -> JSONRespo
 def sensitive_error_response(exc: SensitiveDataError) -> JSONResponse:
     """422 naming where sensitive card data was found (never the data)."""
     message = redact(str(exc))
-    path = message.split(":", 1)[0] if ":" in message else "body"
+    paths = getattr(exc, "paths", None) or [message.split(":", 1)[0] if ":" in message else "body"]
     return error_json(
         422,
         "sensitive_data",
         message,
         "请求包含完整卡号、卡片安全码或密码等敏感信息，已拒绝且未存储",
-        [FieldError(path=path, reason="sensitive card data refused", reason_zh="拒绝敏感卡片数据")],
+        [
+            FieldError(path=p, reason="sensitive card data refused", reason_zh="拒绝敏感卡片数据")
+            for p in paths
+        ],
     )
 
 

@@ -12,7 +12,7 @@ path. It refuses with 422 (or 413 for an oversized body)
 >>> refuse_sensitive_body({"card_token": "ab12", "extra": {"cvv2": "123"}})
 Traceback (most recent call last):
 ...
-cardmind.errors.SensitiveDataError: body.extra: fields ['cvv2'] look like CVV/CVN2, PIN or password data, which cardmind refuses to receive or store (拒绝接收卡片安全码、密码等敏感信息)
+cardmind.api.guard.SensitiveInput: body.extra: fields ['cvv2'] look like CVV/CVN2, PIN or password data, which cardmind refuses to receive or store (拒绝接收卡片安全码、密码等敏感信息)
 """
 
 from __future__ import annotations
@@ -32,36 +32,49 @@ from cardmind.privacy import contains_pan, is_sensitive_field_name
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: rule files fit; an authorization is < 2 KiB
 
 
-#: A card token as cardmind issues them: 32 lowercase hex characters (HMAC-SHA256 prefix).
-_TOKEN = re.compile(r"[0-9a-f]{32}")
+class SensitiveInput(SensitiveDataError):
+    """Sensitive card data found at ``paths`` (``body.extra.cvv2``, ``query.q``, ``path``)."""
+
+    def __init__(self, message: str, paths: list[str]) -> None:
+        super().__init__(message)
+        self.paths = paths
+
+
+#: A card token as cardmind issues them (32 lowercase hex characters), standing on its own.
+_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{32}(?![0-9A-Za-z])")
 
 
 def looks_like_pan(value: str) -> bool:
-    """True when ``value`` holds a full card number; a card token is never one, even when its
-    hex digits happen to contain a Luhn-valid run of 13+ decimal digits (about 1 token in 500).
+    """True when ``value`` holds a full card number. Card tokens are set aside first: their hex
+    digits sometimes contain a Luhn-valid run of 13+ decimal digits (about 1 token in 500).
 
     >>> looks_like_pan("card 6222021234567894"), looks_like_pan("5f4271179424844cfef85a7bf1ea2c6f")
     (True, False)
+    >>> looks_like_pan("when: card == '5f4271179424844cfef85a7bf1ea2c6f'")
+    False
     """
-    return not _TOKEN.fullmatch(value) and contains_pan(value)
+    return contains_pan(_TOKEN.sub(" ", value))
 
 
 def refuse_sensitive_url(path: str, query: str) -> None:
     """Refuse a card number in the path or query, or a query parameter named like a CVV/PIN."""
     if any(looks_like_pan(part) for part in unquote(path).split("/")):
-        raise SensitiveDataError(
-            "path: holds what looks like a full card number; use the card token (请勿提交完整卡号)"
+        raise SensitiveInput(
+            "path: holds what looks like a full card number; use the card token (请勿提交完整卡号)",
+            ["path"],
         )
     for name, value in parse_qsl(query, keep_blank_values=True):
         if is_sensitive_field_name(name):
-            raise SensitiveDataError(
+            raise SensitiveInput(
                 f"query.{name}: looks like CVV/CVN2, PIN or password data, which cardmind "
-                "refuses to receive (拒绝接收卡片安全码、密码等敏感信息)"
+                "refuses to receive (拒绝接收卡片安全码、密码等敏感信息)",
+                [f"query.{name}"],
             )
         if looks_like_pan(value):
-            raise SensitiveDataError(
+            raise SensitiveInput(
                 f"query.{name}: holds what looks like a full card number; send the card token "
-                "and last four digits instead (请勿提交完整卡号)"
+                "and last four digits instead (请勿提交完整卡号)",
+                [f"query.{name}"],
             )
 
 
@@ -77,17 +90,19 @@ def refuse_sensitive_body(data: Any, path: str = "body") -> None:
             names = [str(k) for k in value]
             bad = sorted(n for n in names if is_sensitive_field_name(n))
             if bad:
-                raise SensitiveDataError(
+                raise SensitiveInput(
                     f"{where}: fields {bad} look like CVV/CVN2, PIN or password data, which "
-                    "cardmind refuses to receive or store (拒绝接收卡片安全码、密码等敏感信息)"
+                    "cardmind refuses to receive or store (拒绝接收卡片安全码、密码等敏感信息)",
+                    [f"{where}.{n}" for n in bad],
                 )
             stack.extend((f"{where}.{k}", v) for k, v in value.items())
         elif isinstance(value, list):
             stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
         elif isinstance(value, str) and looks_like_pan(value):
-            raise SensitiveDataError(
+            raise SensitiveInput(
                 f"{where}: holds what looks like a full card number; send the card token and "
-                "last four digits instead (请勿提交完整卡号)"
+                "last four digits instead (请勿提交完整卡号)",
+                [where],
             )
 
 
@@ -105,10 +120,10 @@ def refuse_sensitive_bytes(body: bytes, content_type: str) -> None:
     """Refuse a raw body: parsed as JSON when it is JSON, else scanned as text.
 
     >>> refuse_sensitive_bytes(b'{"city": "Shanghai", "amount_fen": 100}', "application/json")
-    >>> refuse_sensitive_bytes(b'{"n": "\\u0036222021234567894"}', "application/json")
+    >>> refuse_sensitive_bytes(rb'{"n": "\\u0036222021234567894"}', "application/json")
     Traceback (most recent call last):
     ...
-    cardmind.errors.SensitiveDataError: body.n: holds what looks like a full card number; send the card token and last four digits instead (请勿提交完整卡号)
+    cardmind.api.guard.SensitiveInput: body.n: holds what looks like a full card number; send the card token and last four digits instead (请勿提交完整卡号)
     """
     if not body or _SUSPECT.search(body) is None:
         return
@@ -120,9 +135,9 @@ def refuse_sensitive_bytes(body: bytes, content_type: str) -> None:
         if data is not None:
             refuse_sensitive_body(data)
             return
-    if contains_pan(body.decode("utf-8", errors="replace")):
-        raise SensitiveDataError(
-            "body: holds what looks like a full card number (请勿提交完整卡号)"
+    if looks_like_pan(body.decode("utf-8", errors="replace")):
+        raise SensitiveInput(
+            "body: holds what looks like a full card number (请勿提交完整卡号)", ["body"]
         )
 
 
