@@ -148,6 +148,8 @@ def _run(program: Any, rules: tuple[Rule, ...], ctx: dict[str, Any]) -> list[Rul
         hits = program.evaluate(ctx)
     except RuntimeError as exc:
         raise RuleEvaluationError(_zen_message(exc)) from None
+    if True not in hits:  # the common case: nothing matched
+        return []
     return [r for r, hit in zip(rules, hits, strict=True) if hit is True]
 
 
@@ -167,7 +169,11 @@ def verdict(matched: list[Rule]) -> Verdict:
     >>> verdict([r("DECLINE", "FRAUD_HIGH"), r("ALLOW", "LIST_TRUST")]).reasons
     ('FRAUD_HIGH',)
     """
-    by = {e: [r for r in matched if r.effect == e] for e in EFFECTS}
+    if not matched:
+        return _NOTHING
+    by: dict[str, list[Rule]] = {e: [] for e in EFFECTS}
+    for r in matched:
+        by[r.effect].append(r)
     veto = _unique(tuple(r.reason for r in by["NO_TEMP_CREDIT"]))
     names = tuple(r.name for r in matched)
     if by["DECLINE"]:
@@ -183,6 +189,9 @@ def verdict(matched: list[Rule]) -> Verdict:
     reasons = _unique(tuple(r.reason for r in by["ALLOW"] if by["CHALLENGE"]))
     return Verdict(action="APPROVE", response_code="00", reasons=reasons, credit_veto=veto,
                    matched=names)
+
+
+_NOTHING = Verdict(action="APPROVE", response_code="00", reasons=(), credit_veto=(), matched=())
 
 
 def _unique(codes: tuple[str, ...]) -> tuple[str, ...]:

@@ -197,8 +197,11 @@ class AuthorizationRequest(_Strict):
         return self
 
     def as_event(self) -> dict[str, Any]:
-        """The request as a plain dict in the ``authorizations`` table's vocabulary."""
-        return self.model_dump()
+        """The request as a plain dict in the ``authorizations`` table's vocabulary (a copy).
+
+        Same as ``model_dump()`` (every field is a plain value), without its cost on the hot path.
+        """
+        return dict(self.__dict__)
 
 
 class Reason(BaseModel):
