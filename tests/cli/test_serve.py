@@ -53,10 +53,9 @@ def test_apikeys_bad_role_is_exit_2():
     assert r.returncode == 2 and "unknown role 'root'" in r.stderr
 
 
-def test_serve_refuses_several_workers_with_in_memory_state():
-    r = _run("serve", "--workers", "2")
-    assert r.returncode == 2
-    assert "CARDMIND_ONLINE_STORE" in r.stderr and r.stderr.strip().count("\n") == 0
+def test_serve_offers_no_workers_option_yet():
+    r = _run("serve", "--workers", "2")  # engine state lives in one process: not yet supported
+    assert r.returncode == 2 and "--workers" in r.stderr
 
 
 def _free_port() -> int:

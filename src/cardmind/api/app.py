@@ -96,7 +96,7 @@ def single_threaded_native_code() -> None:
 
     A decision scores one row: threads cannot speed that up, and idle OpenMP threads busy-wait on
     the cores the event loop needs (measured: ~11 ms instead of ~0.3 ms per explanation on a
-    loaded 2-core machine). Scale with ``--workers`` instead.
+    loaded 2-core machine).
     """
     from threadpoolctl import threadpool_limits
 
@@ -105,10 +105,10 @@ def single_threaded_native_code() -> None:
 
 
 def app_from_environment() -> FastAPI:
-    """The app ``cardmind serve`` runs (a uvicorn factory: every worker process calls it).
+    """The app ``cardmind serve`` runs (a uvicorn factory, also usable with ``uvicorn --factory``).
 
-    Options travel in ``CARDMIND_SERVE_DATA`` / ``CARDMIND_SERVE_RULES`` so that each worker
-    builds the same engine. Card numbers are redacted from the server's own log lines.
+    Options travel in ``CARDMIND_SERVE_DATA`` / ``CARDMIND_SERVE_RULES`` (set by the CLI).
+    Card numbers are redacted from the server's own log lines.
     """
     install_log_redaction("uvicorn", "uvicorn.access", "uvicorn.error")
     single_threaded_native_code()

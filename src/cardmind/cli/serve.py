@@ -37,9 +37,6 @@ def _http_parser() -> str:
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
-    workers: int = typer.Option(
-        1, min=1, max=64, help="Worker processes; >1 needs CARDMIND_ONLINE_STORE=redis://..."
-    ),
     data: Annotated[
         Path | None,
         typer.Option(
@@ -55,10 +52,11 @@ def serve_command(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) with uvicorn. 启动 HTTP 服务。
 
-    One worker by default: the engine keeps per-card online state in memory, so several workers
-    would each see part of a card's history. With CARDMIND_ONLINE_STORE=redis://... the state is
-    shared and --workers N scales over N cores. The event loop is uvloop and the HTTP parser
-    httptools when installed (both are faster than the pure-Python defaults).
+    One worker process: the engine keeps card accounts (available credit), idempotency and
+    online feature state in memory, so several workers would each hold part of every card's
+    state; several workers (--workers) are not yet supported. The event loop is uvloop and the HTTP parser
+    httptools when installed (both faster than the pure-Python defaults), and native code runs
+    one OpenMP thread (one-row predictions gain nothing from threads).
     """
     import uvicorn
 
@@ -68,11 +66,6 @@ def serve_command(
     from cardmind.storage.base import make_engine
 
     settings = get_settings()
-    if workers > 1 and settings.online_store.startswith("memory"):
-        raise InvalidInput(
-            "--workers > 1 needs a shared online store (CARDMIND_ONLINE_STORE=redis://...); "
-            "with the in-memory store each worker would see only part of every card's history"
-        )
     store = KeyStore.from_environment(db_engine=make_engine(settings.db_url_resolved()))
     if len(store) == 0:
         typer.echo(
@@ -87,7 +80,6 @@ def serve_command(
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         loop=_event_loop(),
         http=_http_parser(),
         log_level=log_level,
