@@ -67,6 +67,20 @@ def test_detect_rings_and_reduced_input(data, tmp_path, cardmind_home, run):
     assert r.returncode == 0, r.stderr
     entries = json.loads((tmp_path / "s.json").read_text())
     assert entries and all(e["value"].startswith("ring") for e in entries)
+    model = str(cardmind_home / "cashout" / "detector")
+    r = run(
+        "cashout",
+        "evaluate",
+        "--data",
+        str(ds),
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "e.json"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "precision" in r.stdout
+    assert json.loads((tmp_path / "e.json").read_text())["metrics"]["combined"]["recall"] > 0.5
     r = run("cashout", "detect", "--data", str(norepay), "--out", str(tmp_path / "r.parquet"))
     assert r.returncode == 0, r.stderr
     assert "no repayments table" in r.stderr

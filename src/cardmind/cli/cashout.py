@@ -176,7 +176,14 @@ def evaluate_command(
     work: Annotated[
         Path | None, typer.Option("--work", help="Folder for the generated datasets.")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the report as JSON.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the report as JSON (--robustness default: "
+            "$CARDMIND_HOME/reports/cashout-robustness.json).",
+        ),
+    ] = None,
 ) -> None:
     """Precision and recall per card-cycle, time to detection, and (--robustness) recall per
     unseen simulator setting."""
@@ -200,6 +207,11 @@ def evaluate_command(
         report = rb.run(make, seed=seed, progress=lambda m: typer.echo(m, err=True))
         typer.echo(report.table())
         payload = report.to_dict()
+        if out is None:
+            from cardmind.settings import get_settings
+
+            out = get_settings().home / "reports" / "cashout-robustness.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
     else:
         if data is None:
             raise InvalidInput("give --data DIR, or --robustness")
