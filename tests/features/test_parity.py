@@ -23,7 +23,7 @@ def test_default_catalog_batch_equals_online_on_synthetic_data():
     assert_same(catalog, batch, online, "default catalog: batch(join) vs online")
 
 
-@pytest.mark.parametrize("strategy", ["join", "window"])
+@pytest.mark.parametrize("strategy", ["join", "window", "compiled"])
 def test_compact_catalog_matches_reference(strategy):
     tables = make_tables(5, n_auths=90, days=2, n_cards=3, n_merchants=3)
     catalog = compact_catalog()
@@ -104,7 +104,7 @@ def _tables(auths: list[dict], reps: list[dict]) -> dict[str, pa.Table]:
 @settings(max_examples=8, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(auths=st.lists(_auth, min_size=1, max_size=40), reps=st.lists(_repayment, max_size=6),
-       strategy=st.sampled_from(["join", "window"]))
+       strategy=st.sampled_from(["join", "window", "compiled"]))
 def test_random_streams_batch_online_reference_agree(auths, reps, strategy):
     tables = _tables(auths, reps)
     catalog = compact_catalog()

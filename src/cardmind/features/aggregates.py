@@ -269,3 +269,32 @@ class WindowLog:
         log.codes[:, :n] = take(np.int64, n * k).reshape(k, n)
         log.hi = n
         return log
+
+
+@numba.njit(cache=True)
+def rows_block(kid_start, kid_end, ts, val, mask, codes, row_kid, row_t, wins, nl, src, specs,
+               dsrc):  # pragma: no cover - compiled
+    """Batch form of ``get``: for each row (entity id, time), the gathered statistics.
+
+    Events are sorted by (entity id, time); entity ``k`` owns events ``[kid_start[k],
+    kid_end[k])``; ``row_kid < 0`` means the entity has no events. The same kernel as the online
+    read, so both engines share one definition of every windowed aggregate.
+    """
+    R = row_kid.shape[0]
+    ns = src.shape[0]
+    out = np.full((R, ns + dsrc.shape[0]), np.nan)
+    for r in range(R):
+        k = row_kid[r]
+        lo = 0
+        hi = 0
+        if k >= 0:
+            lo = kid_start[k]
+            hi = kid_end[k]
+        block = _window_block(ts, val, mask, lo, hi, row_t[r], wins, nl).ravel()
+        for j in range(ns):
+            out[r, j] = block[src[j]]
+        if dsrc.shape[0] > 0:
+            d = _distinct_block(ts, codes, mask, lo, hi, row_t[r], wins, specs).ravel()
+            for j in range(dsrc.shape[0]):
+                out[r, ns + j] = d[dsrc[j]]
+    return out

@@ -34,7 +34,7 @@ from sqlglot import exp
 
 from cardmind.errors import InvalidInput
 from cardmind.features import sql as S
-from cardmind.features.aggregates import STATS
+from cardmind.features.aggregates import STATS, rows_block
 from cardmind.features.definitions import (
     ENTITIES,
     SOURCES,
@@ -68,11 +68,14 @@ class BatchEngine:
                 strategy: str = "auto") -> pa.Table:
         """One row per input row, same order, one float64 column per feature (null = undefined).
 
-        ``strategy`` ``auto`` range-joins up to 20,000 rows and uses window functions above.
+        ``strategy``: ``join`` (range join of rows to events, all in SQL: best for samples),
+        ``window`` (SQL window functions over events and rows: the portable form, e.g. Spark),
+        ``compiled`` (DuckDB selects and sorts, the online engine's compiled kernel sweeps: best
+        for many rows); ``auto`` joins up to 20,000 rows and compiles above.
         """
         plan, name = self._prepare(catalog, rows)
         if strategy == "auto":
-            strategy = "join" if rows.num_rows <= 20_000 else "window"
+            strategy = "join" if rows.num_rows <= 20_000 else "compiled"
         try:
             base = self.con.sql(exp.select(*[S.col(c) for c in self._base_inputs(plan)],
                                            copy=False).from_(name, copy=False).order_by(
@@ -210,8 +213,12 @@ class BatchEngine:
     def _parts(self, plan: Plan, strategy: str, chunk: int | None = None
                ) -> list[tuple[str, exp.Expression, list[str]]]:
         """(name, query, output columns) per feature group (in chunks), label entity, lookback."""
-        out: list[tuple[str, exp.Expression, list[str]]] = []
+        out: list[tuple[str, Any, list[str]]] = []
         for i, g in enumerate(plan.groups):
+            if strategy == "compiled":
+                if g.features:
+                    out.append((f"__g{i}", g, [f[0] for f in g.features]))
+                continue
             size = chunk or max(1, len(g.features))
             for k in range(0, len(g.features), size):
                 feats = g.features[k : k + size]
@@ -256,8 +263,8 @@ class BatchEngine:
                                 properties=exp.Properties(expressions=[exp.TemporaryProperty()])
                                 ).sql(self.dialect, copy=False)
                      for n, b in self._common_ctes(plan, rows)]
-            parts = [(body.sql(self.dialect, copy=False), names)
-                     for _, body, names in self._parts(plan, strategy, chunk=400)]
+            parts = [(body if isinstance(body, Group) else body.sql(self.dialect, copy=False),
+                      names) for _, body, names in self._parts(plan, strategy, chunk=400)]
             request = exp.select(exp.Star(), *self._base_columns(plan, None), copy=False).from_(
                 _BASE, copy=False)
             final = _with(self._final_select(plan, "__b"), [("__b", request)])
@@ -269,6 +276,9 @@ class BatchEngine:
             self.con.execute(view)
         columns: dict[str, np.ndarray] = {}
         for query, names in parts:
+            if isinstance(query, Group):
+                columns.update(self._compiled_group(query, n_rows))
+                continue
             got = self.con.sql(query).to_arrow_table()
             idx = got.column(ROW).to_numpy()
             for n in names:
@@ -282,6 +292,86 @@ class BatchEngine:
             return self.con.sql(final_sql).to_arrow_table()
         finally:
             self.con.unregister(_BASE)
+
+    def _compiled_group(self, g: Group, n_rows: int) -> dict[str, np.ndarray]:
+        """A group's features with the compiled kernel the online engine reads with: DuckDB
+        selects and sorts the events and rows (SQL from sqlglot), the kernel sweeps them."""
+        d = self.dialect
+        src = g.source
+        keys = self._keys(g.entity, None, materialised=True)
+        knames = [f"__k{i}" for i in range(len(keys))]
+        dcols = g.distinct_columns
+        value = S.value_expr(src, g.column, None)
+        mask = exp.Add(this=S.lit(0), expression=S.lit(0))
+        for i, lane in enumerate(g.lanes):
+            mask = exp.Add(this=mask, expression=S.case(
+                (S.lane_expr(src, lane, None), S.lit(1 << i)), default=S.lit(0)))
+        codes = [S.alias(S.case((_not_null(S.col(c)), exp.Add(
+            this=S.cast(exp.BitwiseRightShift(this=exp.func("HASH", S.col(c)),
+                                              expression=S.lit(1)), "BIGINT"),
+            expression=S.lit(1))), default=S.lit(0)), f"__c{j}") for j, c in enumerate(dcols)]
+        order = [k.copy() for k in keys]
+        ev = exp.select(
+            S.alias(exp.Sub(this=exp.Window(this=exp.Anonymous(this="DENSE_RANK"),
+                                            order=exp.Order(expressions=[
+                                                exp.Ordered(this=o.copy()) for o in order])),
+                            expression=S.lit(1)), "__kid"),
+            *[S.alias(k, n) for k, n in zip(keys, knames, strict=True)], S.col(T),
+            S.alias(value, "__v"), S.alias(S.cast(mask, "BIGINT"), "__m"), *codes, copy=False,
+        ).from_(f"__src_{src}", copy=False).where(exp.and_(
+            *[_not_null(k.copy()) for k in keys], _not_null(value.copy()), copy=False), copy=False)
+        create = exp.Create(this=exp.to_table("__cardmind_ev"), kind="TABLE", replace=True,
+                            expression=ev,
+                            properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+        self.con.execute(create.sql(d, copy=False))
+        try:
+            evq = exp.select("__kid", T, "__v", "__m", *[f"__c{j}" for j in range(len(dcols))],
+                             copy=False).from_("__cardmind_ev", copy=False).order_by(
+                "__kid", T, copy=False)
+            e = self.con.sql(evq.sql(d, copy=False)).to_arrow_table()
+            q_keys = self._keys(g.entity, "__q", materialised=True)
+            ids = exp.select("__kid", *knames, copy=False).from_(
+                "__cardmind_ev", copy=False).distinct()
+            rq = exp.select(S.col(ROW, "__q"), S.col(T, "__q"),
+                            S.alias(exp.func("COALESCE", S.col("__kid", "i"), S.lit(-1)), "__kid"),
+                            copy=False).from_("__q", copy=False).join(
+                exp.Subquery(this=ids, alias=exp.TableAlias(this=exp.to_identifier("i"))),
+                on=exp.and_(*[exp.EQ(this=S.col(n, "i"), expression=k) for n, k in
+                              zip(knames, q_keys, strict=True)]), join_type="left", copy=False,
+            ).where(exp.and_(*[_not_null(k.copy()) for k in q_keys]), copy=False)
+            r = self.con.sql(rq.sql(d, copy=False)).to_arrow_table()
+        finally:
+            self.con.execute(exp.Drop(tables=[exp.to_table("__cardmind_ev")], kind="TABLE",
+                                      exists=True).sql(d))
+        kid = e.column("__kid").to_numpy().astype(np.int64)
+        n_ids = int(kid.max()) + 1 if len(kid) else 0
+        starts = np.searchsorted(kid, np.arange(n_ids))
+        ends = np.searchsorted(kid, np.arange(n_ids), side="right")
+        ts = e.column(T).to_numpy().astype(np.int64)
+        val = e.column("__v").to_numpy(zero_copy_only=False)
+        val = val.astype(np.int64 if g.integer else np.float64)
+        m = e.column("__m").to_numpy().astype(np.int64)
+        codes_arr = (np.vstack([e.column(f"__c{j}").to_numpy().astype(np.int64)
+                                for j in range(len(dcols))]) if dcols
+                     else np.empty((0, len(ts)), np.int64))
+        W, L = len(g.windows), len(g.lanes)
+        plain = [(n, st, w, lane) for n, st, w, lane in g.features if st >= 0]
+        dist = [(n, w, spec) for n, st, w, spec in g.features if st < 0]
+        src_idx = np.asarray([(st * W + w) * L + lane for _, st, w, lane in plain], np.int64)
+        dsrc = np.asarray([spec * W + w for _, w, spec in dist], np.int64)
+        specs = np.asarray([(dcols.index(c), lane) for c, lane in g.distinct],
+                           np.int64).reshape(-1, 2)
+        block = rows_block(starts, ends, ts, val, m, codes_arr,
+                           r.column("__kid").to_numpy().astype(np.int64),
+                           r.column(T).to_numpy().astype(np.int64), g.windows_array(), L,
+                           src_idx, specs, dsrc)
+        rows_idx = r.column(ROW).to_numpy()
+        out: dict[str, np.ndarray] = {}
+        for j, name in enumerate([p[0] for p in plain] + [p[0] for p in dist]):
+            arr = np.full(n_rows, np.nan)
+            arr[rows_idx] = block[:, j]
+            out[name] = arr
+        return out
 
     def _keys(self, entity: str, table: str | None, *, materialised: bool = False
               ) -> list[exp.Expression]:
@@ -528,8 +618,8 @@ class BatchEngine:
 
 
 def _check(strategy: str) -> str:
-    if strategy not in ("window", "join"):
-        raise ValueError(f"unknown strategy {strategy!r}; known: auto, window, join")
+    if strategy not in ("window", "join", "compiled"):
+        raise ValueError(f"unknown strategy {strategy!r}; known: auto, join, compiled, window")
     return strategy
 
 

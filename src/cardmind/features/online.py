@@ -36,7 +36,7 @@ import numpy as np
 
 from cardmind.errors import InvalidInput
 from cardmind.features import vocab
-from cardmind.features.aggregates import WindowLog
+from cardmind.features.aggregates import WindowLog, _window_block
 from cardmind.features.definitions import ENTITIES, Catalog, FeatureService
 from cardmind.features.plan import (
     Group,
@@ -58,6 +58,7 @@ class _GroupRuntime:
 
     def __init__(self, g: Group, index: dict[str, int]) -> None:
         self.group = g
+        self.entity = g.entity
         self.windows = g.windows_array() if g.windows else np.asarray([g.retention_us], np.int64)
         self.n_lanes = len(g.lanes)
         plain = [(n, s, w, lane) for n, s, w, lane in g.features if s >= 0]
@@ -68,6 +69,7 @@ class _GroupRuntime:
         self.dout = np.asarray([index[n] for n, *_ in dist], np.int64)
         self.dsrc = np.asarray([spec * W + w for _, w, spec in dist], np.int64)
         cols = g.distinct_columns
+        self.has_distinct = bool(len(self.dout))
         self.specs = np.asarray([(cols.index(c), lane) for c, lane in g.distinct],
                                 np.int64).reshape(-1, 2)
         self.n_codes = len(cols)
@@ -99,6 +101,16 @@ class OnlineEngine:
         for r in self._groups:
             self._by_source.setdefault(r.group.source, []).append(r)
         self._label_entities = self.plan.label_entities()
+        self._entities = sorted({r.entity for r in self._groups}
+                                | {d.entity for d in self.plan.labels}
+                                | {d.entity for d in self.plan.repayments})
+        self._rep_specs = []
+        for d in self.plan.repayments:
+            auth_rt = self._runtime(d.entity, "authorizations", "amount_fen")
+            self._rep_specs.append((
+                self._index[d.name], d.entity, d.lookback_us, d.measure,
+                self._prefix(d.entity, "repayments", "amount_fen"), auth_rt.prefix,
+                1 << auth_rt.group.lanes.index("approved")))
         self.rejected: deque[str] = deque(maxlen=10_000)
         self.n_rejected = 0
 
@@ -117,28 +129,27 @@ class OnlineEngine:
         t = _time(auth)
         attrs = virtual("authorizations", auth, t)
         vals = np.full(len(self.names), np.nan)
-        logs: dict[tuple[str, str, str | None], WindowLog | None] = {}
+        keys = {e: entity_key(e, attrs) for e in self._entities}
         get = self.store.get
         for r in self._groups:
-            g = r.group
-            key = entity_key(g.entity, attrs)
+            key = keys[r.entity]
             if key is None:
-                _require(g.entity, attrs, "authorization")
+                _require(r.entity, attrs, "authorization")
                 continue
             log = get(r.prefix + key)
-            logs[g.key] = log
             if log is None:
                 vals[r.out] = r.empty[r.src]
-                if len(r.dout):
+                if r.has_distinct:
                     vals[r.dout] = r.empty_distinct[r.dsrc]
                 continue
-            vals[r.out] = log.get(t, r.windows, r.n_lanes).ravel()[r.src]
-            if len(r.dout):
+            vals[r.out] = _window_block(log.ts, log.val, log.mask, log.lo, log.hi, t, r.windows,
+                                        r.n_lanes).ravel()[r.src]
+            if r.has_distinct:
                 vals[r.dout] = log.get_distinct(t, r.windows, r.specs).ravel()[r.dsrc]
         if self.plan.labels:
             self._labels(vals, attrs, t)
         if self.plan.repayments:
-            self._repayments(vals, attrs, t, logs)
+            self._repayments(vals, keys, t)
         for d in self.plan.request:
             vals[self._index[d.name]] = _request_value(d.what, attrs, t)
         for d in self.plan.derived:
@@ -162,40 +173,38 @@ class OnlineEngine:
                 n = vals[self._index[d.inputs[0]]]
                 vals[self._index[d.name]] = count / n if n > 0 else math.nan
 
-    def _repayments(self, vals: np.ndarray, attrs: dict[str, Any], t: int,
-                    logs: dict[Any, WindowLog | None]) -> None:
-        for d in self.plan.repayments:
-            key = entity_key(d.entity, attrs)
-            out = self._index[d.name]
-            rep = self.store.get(self._prefix(d.entity, "repayments", "amount_fen") + key)
+    def _repayments(self, vals: np.ndarray, keys: dict[str, str | None], t: int) -> None:
+        get = self.store.get
+        for out, entity, lookback, measure, rep_prefix, auth_prefix, bit in self._rep_specs:
+            key = keys[entity]
+            rep = get(rep_prefix + key) if key is not None else None
             if rep is None:
                 continue
             rts, rval, _, _ = rep.arrays()
             end = int(np.searchsorted(rts, t))
-            if end == 0 or rts[end - 1] < t - d.lookback_us:
+            if end == 0 or rts[end - 1] < t - lookback:
                 continue
             r_t = int(rts[end - 1])
             first = int(np.searchsorted(rts, r_t))
             r_amount = float(rval[first:end].max())
-            auth_rt = self._runtime(d.entity, "authorizations", "amount_fen")
-            purchases = self.store.get(auth_rt.prefix + key)
+            purchases = get(auth_prefix + key)
             n, spend, first_t = 0, 0, None
             if purchases is not None:
                 pts, pval, pmask, _ = purchases.arrays()
                 a, b = np.searchsorted(pts, r_t), np.searchsorted(pts, t)
-                bit = 1 << auth_rt.group.lanes.index("approved")
                 sel = (pmask[a:b] & bit) != 0
                 n = int(np.count_nonzero(sel))
-                spend = int(pval[a:b][sel].sum())
                 if n:
+                    spend = int(pval[a:b][sel].sum())
                     first_t = int(pts[a:b][sel][0])
-            vals[out] = {
-                "count_since": float(n),
-                "spend_since": float(spend),
-                "spend_ratio": spend / r_amount if r_amount > 0 else math.nan,
-                "time_to_next_purchase": (first_t - r_t) / 1e6 if first_t is not None
-                else math.nan,
-            }[d.measure]
+            if measure == "count_since":
+                vals[out] = float(n)
+            elif measure == "spend_since":
+                vals[out] = float(spend)
+            elif measure == "spend_ratio":
+                vals[out] = spend / r_amount if r_amount > 0 else math.nan
+            else:
+                vals[out] = (first_t - r_t) / 1e6 if first_t is not None else math.nan
 
     def _runtime(self, entity: str, source: str, column: str | None) -> _GroupRuntime:
         return next(r for r in self._groups if r.group.key == (entity, source, column))
