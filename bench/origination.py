@@ -187,6 +187,54 @@ def preapprove_files(
     return sum(r[0] for r in results), time.perf_counter() - t0, sum(r[1] for r in results)
 
 
+GERMAN_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "german_credit.csv"
+
+
+def german_comparison(folds: int = 5) -> dict:
+    """5-fold CV AUC/KS on German credit, same folds: cardmind scorecard and LightGBM vs
+    optbinning's own ``Scorecard`` (BinningProcess + LogisticRegression, IV >= 0.02)."""
+    from optbinning import BinningProcess
+    from optbinning import Scorecard as OptbinningScorecard
+    from sklearn.linear_model import LogisticRegression
+
+    from cardmind.models.credit.challenger import LightGBMChallenger
+    from cardmind.models.credit.evaluation import cross_validate
+    from cardmind.models.credit.german import german_frame_from_csv
+    from cardmind.models.credit.scorecard import Scorecard
+
+    if not GERMAN_CSV.is_file():
+        return {}
+    X, y, _ = german_frame_from_csv(GERMAN_CSV)
+    cat = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    Xo = X.astype({c: object for c in cat})
+
+    class _Optbinning:
+        def fit(self, X, y):
+            bp = BinningProcess(
+                list(X.columns), categorical_variables=cat, selection_criteria={"iv": {"min": 0.02}}
+            )
+            self.m = OptbinningScorecard(
+                binning_process=bp, estimator=LogisticRegression(max_iter=1000)
+            )
+            self.m.fit(X, y)
+            return self
+
+        def predict_proba(self, X):
+            return self.m.predict_proba(X)
+
+    out = {}
+    for name, make, data in (
+        ("cardmind scorecard (monotonic, default)", Scorecard, X),
+        ("cardmind scorecard (trend auto)", lambda: Scorecard(monotonic_trend="auto"), X),
+        ("optbinning Scorecard", _Optbinning, Xo),
+        ("cardmind LightGBM", LightGBMChallenger, X),
+    ):
+        t0 = time.perf_counter()
+        r = cross_validate(make, data, y, n_splits=folds, seed=0)
+        out[name] = {"auc": r.auc_mean, "ks": r.ks_mean, "seconds": time.perf_counter() - t0}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--customers", type=int, default=10_000_000)
@@ -196,6 +244,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cm-bench-orig-") as tmp:
         root = Path(tmp)
         os.environ.setdefault("CARDMIND_PAN_KEY", "bench-key-not-secret")
+        german = german_comparison()
         ds = simulated(root)
         lat = latency(ds, args.requests, root)
         model = train_behaviour(ds, horizon=3, n_splits=3)
@@ -209,6 +258,7 @@ def main() -> None:
         out_mb = sum(p.stat().st_size for p in (root / "preapproval").glob("*.parquet")) / 1e6
         load = os.getloadavg()[0]
     result = {
+        "german_credit_cv": german,
         "latency": lat,
         "preapproval": {
             "customers": n,
@@ -227,6 +277,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     print(f"{'measure':<44}{'value':>16}")
+    for name, r in german.items():
+        print(f"{'German AUC / KS, ' + name:<52}{r['auc']:>7.3f} / {r['ks']:.3f}")
     print(
         f"{'quote p50 / p99 (ms)':<44}{lat['quote_ms']['p50']:>7.3f} / {lat['quote_ms']['p99']:.3f}"
     )

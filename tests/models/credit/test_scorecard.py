@@ -190,3 +190,13 @@ def test_points_one_equals_batch_points(fitted):
     for r, rec in enumerate(sample.to_dict("records")):
         assert sc.points_one(rec) == batch[r].tolist()
     assert sc.points_one({}) == [c.points[-1] for c in sc.characteristics_]
+
+
+def test_monotonic_trend_is_validated_and_passed_to_the_binning():
+    X, y = _synthetic(800)
+    with pytest.raises(ValueError, match="monotonic_trend"):
+        Scorecard(monotonic_trend="zigzag").fit(X, y)
+    sc = Scorecard(monotonic_trend="descending", min_iv=0.0).fit(X, y)
+    age = next(c for c in sc.characteristics_ if c.name == "age")
+    bad_rate = np.array(age.bad[:-1]) / np.maximum(np.array(age.count[:-1]), 1)
+    assert np.all(np.diff(bad_rate) <= 1e-9)

@@ -1,7 +1,7 @@
 """The champion credit model: a points scorecard from optimal WOE binning and logistic regression.
 
 Each characteristic is binned with optbinning's :class:`~optbinning.OptimalBinning` (monotonic
-event rate for numbers, grouped categories for text), each bin gets a weight of evidence
+event rate for numbers by default, grouped categories for text), each bin gets a weight of evidence
 ``WOE = ln(%good / %bad)``, a logistic regression on the WOE values gives one coefficient per
 characteristic, and the points are scaled to *points to double the odds* (see :class:`Scaling`).
 The fitted model **is** its table: scoring, reasons and the saved JSON artifact all read the
@@ -197,6 +197,9 @@ class Scorecard:
     - ``scaling``: :class:`Scaling` of the points;
     - ``min_iv``: characteristics with a lower information value are dropped;
     - ``min_bin_size`` / ``max_n_bins``: passed to optbinning;
+    - ``monotonic_trend``: event-rate trend of numeric bins, passed to optbinning; the default
+      ``"auto_asc_desc"`` keeps every numeric characteristic monotonic (the credit-risk convention,
+      robust on weak signals); ``"auto"`` (optbinning's default) also allows a peak or valley;
     - ``C``: inverse regularisation of the logistic regression;
     - ``name``: model name saved in the artifact.
     """
@@ -211,6 +214,7 @@ class Scorecard:
         min_bin_size: float = 0.05,
         max_n_bins: int = 8,
         C: float = 1.0,
+        monotonic_trend: str | None = "auto_asc_desc",
         name: str = "scorecard",
     ) -> None:
         self.features = features
@@ -220,6 +224,7 @@ class Scorecard:
         self.min_bin_size = min_bin_size
         self.max_n_bins = max_n_bins
         self.C = C
+        self.monotonic_trend = monotonic_trend
         self.name = name
 
     # --- fitting ------------------------------------------------------------------------------
@@ -231,6 +236,24 @@ class Scorecard:
             raise ValueError(f"max_n_bins must be an int >= 2, got {self.max_n_bins!r}")
         if self.min_iv < 0:
             raise ValueError(f"min_iv must be >= 0, got {self.min_iv}")
+        allowed = (
+            None,
+            "auto",
+            "auto_heuristic",
+            "auto_asc_desc",
+            "ascending",
+            "descending",
+            "concave",
+            "convex",
+            "peak",
+            "valley",
+            "peak_heuristic",
+            "valley_heuristic",
+        )
+        if self.monotonic_trend not in allowed:
+            raise ValueError(
+                f"monotonic_trend must be one of {allowed}, got {self.monotonic_trend!r}"
+            )
         if self.C <= 0:
             raise ValueError(f"C must be > 0, got {self.C}")
         if self.scaling is not None and not isinstance(self.scaling, Scaling):
@@ -278,7 +301,7 @@ class Scorecard:
             ob = OptimalBinning(
                 name=col,
                 dtype=dtype,
-                monotonic_trend="auto_asc_desc" if dtype == "numerical" else None,
+                monotonic_trend=self.monotonic_trend if dtype == "numerical" else None,
                 min_bin_size=self.min_bin_size,
                 max_n_bins=self.max_n_bins,
             )
