@@ -18,6 +18,18 @@ application with the ``MODEL_UNAVAILABLE`` reason (stand-in).
 Quick quote: age, monthly income, occupation, city and housing or education -> approval
 likelihood band and an indicative line range, from the quote scorecard calibrated against the
 full policy (:func:`calibrate_quote`).
+
+>>> policy = OriginationPolicy(None)   # no trained models yet: stand-in rules only
+>>> d = policy.decide({"application_id": "A1", "age": 30, "monthly_income_fen": 1_200_000,
+...     "occupation": "private_employee", "city": "Hangzhou", "education": "bachelor",
+...     "housing": "rent", "employment_years": 3, "existing_debt_fen": 100_000,
+...     "bureau_inquiries_6m": 1, "bureau_delinquencies": 0})
+>>> d.action, d.reasons[0].code, d.reasons[0].zh
+('REFER', 'MODEL_UNAVAILABLE', '评分暂不可用，转人工审核')
+>>> policy.decide({**d.model_dump(include={"application_id"}), "age": 7})
+Traceback (most recent call last):
+...
+cardmind.errors.InvalidInput: ApplicationRequest: age: Input should be greater than or equal to 16; ...
 """
 
 from __future__ import annotations
