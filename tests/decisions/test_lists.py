@@ -61,3 +61,17 @@ def test_bad_entries_are_refused(engine):
         ListEntry.parse({"kind": "card", "value": "6222021234567894", "list_type": "block"})
     with pytest.raises(InvalidInput, match="unknown kind"):
         s.entries(kind="planet")
+
+
+def test_background_refresh_sees_edits_from_another_process(engine):
+    import time
+
+    mine, other = ListStore(engine), ListStore(engine)
+    mine.start_refresh(0.01)
+    other.add(ListEntry(kind="device", value="d9", list_type="block"))
+    for _ in range(500):  # polls the outcome; no assumption on how fast the machine is
+        if mine.lookup("device", "d9") == "block":
+            break
+        time.sleep(0.01)
+    mine.stop_refresh()
+    assert mine.lookup("device", "d9") == "block"

@@ -95,6 +95,8 @@ class EngineConfig:
     - ``idempotency_days``: at start, auth ids logged in the last N days are loaded, so that a
       retried authorization is answered from the log after a restart.
     - ``purchases_cache``: recent purchases remembered for reversals (oldest forgotten first).
+    - ``lists_refresh_s``: reload block/trust lists from the database this often, in the
+      background (edits by other processes); 0 turns it off.
     - ``explain_top``: model reasons added to challenges and declines.
     """
 
@@ -109,6 +111,7 @@ class EngineConfig:
     idempotency_cache: int = 200_000
     idempotency_days: int = 7
     purchases_cache: int = 2_000_000
+    lists_refresh_s: float = 30.0
     explain_top: int = 2
     smart_credit: SmartCreditConfig = field(default_factory=SmartCreditConfig)
 
@@ -189,6 +192,7 @@ class AuthorizationEngine:
         self._db = log_engine(cfg.db_url)
         create_all(self._db)
         self._lists = ListStore(self._db)
+        self._lists.start_refresh(cfg.lists_refresh_s)
         self._log = DecisionLogWriter(
             self._db, flush_ms=cfg.log_flush_ms, batch=cfg.log_batch,
             queue_max=cfg.log_queue_max,
@@ -565,7 +569,8 @@ class AuthorizationEngine:
         }
 
     def close(self) -> None:
-        """Flush and stop the decision-log writer."""
+        """Flush and stop the decision-log writer and the list refresher."""
+        self._lists.stop_refresh()
         self._log.close()
 
     def __enter__(self) -> AuthorizationEngine:

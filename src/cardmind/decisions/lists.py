@@ -35,7 +35,32 @@ class ListStore:
         self.engine = engine
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], ListEntry] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.refresh_errors = 0
         self.refresh()
+
+    def start_refresh(self, every_s: float) -> None:
+        """Reload the cache every ``every_s`` seconds in a background thread, so that edits made
+        by other processes (other API workers) are seen; errors keep the current cache."""
+        if every_s <= 0 or self._thread is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(every_s):
+                try:
+                    self.refresh()
+                except Exception:
+                    self.refresh_errors += 1
+
+        self._thread = threading.Thread(target=loop, name="list-refresh", daemon=True)
+        self._thread.start()
+
+    def stop_refresh(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
 
     def refresh(self) -> None:
         """Reload the cache from the database (picks up edits made by other processes)."""
