@@ -245,3 +245,10 @@ def test_reversal_memory_is_bounded(engine_factory, make_req):
     old = e.decide(make_req("r1", amount=1_000, message_type="reversal", original_auth_id="p1"))
     new = e.decide(make_req("r2", amount=2_000, message_type="reversal", original_auth_id="p2"))
     assert old.reason_codes == ["ORIGINAL_NOT_FOUND"] and new.reason_codes == ["REVERSAL_APPLIED"]
+
+
+def test_cashout_risk_still_acts_in_standin(engine_factory, make_req, model_cls):
+    e = engine_factory(model=model_cls(fail=True))
+    e.cashout = lambda event, feats: 0.8
+    d = e.decide(make_req("a1"))
+    assert d.standin and (d.action, d.reason_codes) == ("CHALLENGE", ["STANDIN_MODEL", "CASHOUT_RISK"])

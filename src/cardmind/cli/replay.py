@@ -20,6 +20,7 @@ def replay_command(
     db: Annotated[str | None, typer.Option("--db", help="Decision-log database URL (default: a fresh SQLite file under $CARDMIND_HOME/replay).")] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="Rule file (default: the packaged rules).")] = None,
     report: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
+    cashout_risk: Annotated[Path | None, typer.Option("--cashout-risk", help="Cash-out risk table (Parquet, from the cash-out detector run on data before the window): served as the engine's cash-out hook.")] = None,
     budget_ms: Annotated[float, typer.Option("--latency-budget-ms", min=0.1, help="Stand-in beyond this (a replay measures the policy, so the default is generous; a server sets its own).")] = 50.0,
 ) -> None:
     """Replay authorizations in time order: fraud caught, false positives, rescues, latency.
@@ -48,11 +49,16 @@ def replay_command(
             p.unlink(missing_ok=True)
         db = f"sqlite:///{path}"
     config = EngineConfig(db_url=db, rules_path=rules, latency_budget_us=int(budget_ms * 1000))
+    hook = None
+    if cashout_risk is not None:
+        from cardmind.models.cashout.risk import CashoutRiskTable
+
+        hook = CashoutRiskTable.load(cashout_risk).engine_hook()
     console = Console()
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("replaying", total=None)
-        result = replay(data, days=days, start=begin, config=config,
+        result = replay(data, days=days, start=begin, config=config, cashout=hook,
                         progress=lambda done, total: bar.update(task, completed=done, total=total))
     for table in result.tables():
         console.print(table)
