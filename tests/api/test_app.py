@@ -15,6 +15,7 @@ def test_served_app_builds_the_real_engine_from_settings(monkeypatch, cardmind_h
     monkeypatch.delenv("CARDMIND_SERVE_RULES", raising=False)
     calls = []  # the process-wide OpenMP limit is not applied inside the test session
     monkeypatch.setattr(app_module, "single_threaded_native_code", lambda: calls.append(1))
+    monkeypatch.setattr(app_module.gc, "freeze", lambda: calls.append("freeze"))
     assert serving_model() == "registry"  # empty registry: the engine will say why
     with TestClient(app_from_environment()) as client:
         health = client.get("/healthz").json()
@@ -25,4 +26,4 @@ def test_served_app_builds_the_real_engine_from_settings(monkeypatch, cardmind_h
         )
         assert r.status_code == 200 and r.json()["response_code"] == "14"  # no accounts loaded
     assert (cardmind_home / "cardmind.db").exists()  # decision log in CARDMIND_HOME
-    assert calls == [1]
+    assert calls == [1, "freeze"]  # bootstrapped state kept out of full collections
