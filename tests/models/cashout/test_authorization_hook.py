@@ -80,7 +80,14 @@ def test_watched_card_gets_no_temporary_credit(engine):
     assert "CASHOUT_NO_TEMP_CREDIT" in _codes(d)
 
 
-def test_plain_card_is_unaffected_but_challenged_at_a_suspect_merchant(engine):
+def test_plain_card_is_unaffected_but_gets_no_temp_credit_at_a_suspect_merchant(engine):
     assert engine.decide(_req(4, "plain", "m1")).action == "APPROVE"
-    d = engine.decide(_req(5, "plain", "ring01"))
+    assert engine.decide(_req(5, "plain", "ring01")).action == "APPROVE"  # no friction
+    d = engine.decide(_req(6, "plain", "ring01", amount=50_000))  # over the available credit
+    assert d.action == "DECLINE" and d.temp_credit_fen == 0
+    assert "CASHOUT_NO_TEMP_CREDIT" in _codes(d)
+
+
+def test_watched_card_at_a_suspect_merchant_is_challenged(engine):
+    d = engine.decide(_req(7, "watched", "ring01"))
     assert d.action == "CHALLENGE" and "CASHOUT_RISK" in _codes(d)

@@ -28,7 +28,7 @@ def test_ordinary_card_and_unknown_card_are_not(risk):
     assert risk.cashout_risk(ORDINARY).advice() == "none"
     unknown = risk.cashout_risk("f" * 32)
     assert (unknown.level, unknown.score, unknown.reason_codes) == ("none", 0.0, ())
-    assert unknown.advice(suspect_merchant=True) == "challenge"
+    assert unknown.advice(suspect_merchant=True) == "no_temp_credit"
 
 
 def test_watch_level_means_no_temporary_credit():
@@ -38,6 +38,7 @@ def test_watch_level_means_no_temporary_credit():
     )
     r = t.cashout_risk("c")
     assert r.level == "watch" and r.advice() == "no_temp_credit"
+    assert r.advice(suspect_merchant=True) == "challenge"
     assert r.reason_codes == ("CASHOUT_NO_TEMP_CREDIT",)
     assert set(ADVICE) >= {r.advice(), r.advice(suspect_merchant=True)}
 

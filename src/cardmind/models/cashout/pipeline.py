@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,15 @@ def default_model_dir() -> Path:
 
 
 def train(
-    ds: Dataset, *, params: DetectorParams | None = None, config: FeatureConfig | None = None
+    ds: Dataset,
+    *,
+    params: DetectorParams | None = None,
+    config: FeatureConfig | None = None,
+    as_of: datetime | None = None,
 ) -> CashoutDetector:
-    """Fit a detector on every card-cycle of a simulated dataset (labels from its truth)."""
-    features = card_cycle_features(ds, config=config)
+    """Fit a detector on every card-cycle of a simulated dataset (labels from its truth), using
+    only events up to ``as_of`` when given."""
+    features = card_cycle_features(ds, config=config, as_of=as_of)
     det = CashoutDetector(params=params)
     det.fit(features, row_labels(features, truth_cycles(ds)))
     return det
@@ -69,12 +75,17 @@ class Detection:
 
 
 def detect(
-    ds: Dataset, detector: CashoutDetector, *, config: FeatureConfig | None = None
+    ds: Dataset,
+    detector: CashoutDetector,
+    *,
+    config: FeatureConfig | None = None,
+    as_of: datetime | None = None,
 ) -> Detection:
-    """Score every scoring point of ``ds`` and summarise per card-cycle, with reasons on alerts."""
+    """Score every scoring point of ``ds`` (up to ``as_of`` when given) and summarise per
+    card-cycle, with reasons on alerts."""
     notices = [REDUCED_NOTICE] if missing_inputs(ds) else []
     notices += [f"notice: {b}" for b in blind_spots(ds) if not b.startswith("no repayments")]
-    features = card_cycle_features(ds, config=config)
+    features = card_cycle_features(ds, config=config, as_of=as_of)
     scored = detector.score_many(features)
     cycles = summarize(scored, detector.threshold_)
     # reasons: model contributions at each alerted card-cycle's highest-scoring row
@@ -127,9 +138,17 @@ def detect(
     )
 
 
-def rings(ds: Dataset, detection: Detection, *, config: RingConfig | None = None) -> RingReport:
-    """Merchant rings from the alerted card-cycles of ``detection``."""
-    return find_rings(ds, detection.alerts.select(["card_token", "cycle_end"]), config=config)
+def rings(
+    ds: Dataset,
+    detection: Detection,
+    *,
+    config: RingConfig | None = None,
+    as_of: datetime | None = None,
+) -> RingReport:
+    """Merchant rings from the alerted card-cycles of ``detection`` (purchases up to ``as_of``)."""
+    return find_rings(
+        ds, detection.alerts.select(["card_token", "cycle_end"]), config=config, as_of=as_of
+    )
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:

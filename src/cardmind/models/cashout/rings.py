@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -133,7 +133,7 @@ _MERCHANT_SQL = """
 WITH p AS (
     SELECT a.card_token, a.merchant_id, a.amount_fen, a.ts,
            {cycle_end} AS cycle_end
-    FROM authorizations a JOIN cards c ON c.card_token = a.card_token
+    FROM auth_src a JOIN cards c ON c.card_token = a.card_token
     WHERE a.message_type = 'purchase' AND a.approved
 ),
 s AS (SELECT DISTINCT card_token, cycle_end FROM suspects),
@@ -158,7 +158,7 @@ ORDER BY sus.merchant_id
 _EDGES_SQL = """
 WITH p AS (
     SELECT DISTINCT a.card_token, a.merchant_id, {cycle_end} AS cycle_end
-    FROM authorizations a JOIN cards c ON c.card_token = a.card_token
+    FROM auth_src a JOIN cards c ON c.card_token = a.card_token
     WHERE a.message_type = 'purchase' AND a.approved
 ),
 sp AS (
@@ -187,9 +187,15 @@ def _communities(graph: nx.Graph, cfg: RingConfig) -> list[set[str]]:
     ]
 
 
-def find_rings(ds: Dataset, suspects: pa.Table, *, config: RingConfig | None = None) -> RingReport:
+def find_rings(
+    ds: Dataset,
+    suspects: pa.Table,
+    *,
+    config: RingConfig | None = None,
+    as_of: datetime | None = None,
+) -> RingReport:
     """Rings of merchants from ``suspects`` (``card_token``, ``cycle_end`` of alerted card-cycles,
-    e.g. the alerted rows of the detector's per-cycle summary)."""
+    e.g. the alerted rows of the detector's per-cycle summary), from purchases up to ``as_of``."""
     cfg = config or RingConfig()
     for col in ("card_token", "cycle_end"):
         if col not in suspects.column_names:
@@ -200,6 +206,14 @@ def find_rings(ds: Dataset, suspects: pa.Table, *, config: RingConfig | None = N
     con = connect(ds)
     con.execute(f"SET TimeZone = '{TIMEZONE_NAME}'")
     con.register("suspects", suspects.select(["card_token", "cycle_end"]))
+    # every query below reads purchases through this view (cut at as_of when given)
+    cutoff = ""
+    if as_of is not None:
+        if as_of.tzinfo is None:
+            raise InvalidInput("as_of must be timezone-aware")
+        # DDL takes no parameters: the ISO text of a datetime is safe to inline
+        cutoff = f" WHERE ts <= TIMESTAMPTZ '{as_of.isoformat()}'"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW auth_src AS SELECT * FROM authorizations{cutoff}")
     ce = cycle_end_sql("a.ts", "c.billing_day")
     merchants = con.sql(_MERCHANT_SQL.format(cycle_end=ce)).to_arrow_table()
     rows = merchants.to_pylist()
@@ -263,7 +277,7 @@ def _card_merchants(con: duckdb.DuckDBPyConnection, ms: tuple[str, ...]) -> str:
     ce = cycle_end_sql("a.ts", "c.billing_day")
     return f"""
         SELECT DISTINCT a.card_token, a.merchant_id
-        FROM authorizations a JOIN cards c ON c.card_token = a.card_token
+        FROM auth_src a JOIN cards c ON c.card_token = a.card_token
         JOIN (SELECT DISTINCT card_token, cycle_end FROM suspects) s
           ON s.card_token = a.card_token AND s.cycle_end = {ce}
         WHERE a.message_type = 'purchase' AND a.approved AND list_contains($ms, a.merchant_id)

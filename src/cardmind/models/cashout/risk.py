@@ -9,8 +9,9 @@ its advice is one of ``none``, ``no_temp_credit``, ``challenge``, ``decline``:
 |---|---|---|
 | high | yes | decline |
 | high | no | challenge (and never temporary credit) |
-| watch | any | no_temp_credit |
-| none | yes | challenge |
+| watch | yes | challenge |
+| watch | no | no_temp_credit |
+| none | yes | no_temp_credit (the merchant alone does not bother the customer) |
 | none | no | none |
 
 >>> t = CashoutRiskTable.from_rows([{"card_token": "c1", "score": 0.97, "alert": True,
@@ -30,7 +31,7 @@ challenge, >= 0.4 no temporary credit):
 >>> hook({"card_token": "c1", "merchant_id": "m9"}, {}), hook({"card_token": "c1", "merchant_id": "m1"}, {})
 (0.95, 0.8)
 >>> hook({"card_token": "other", "merchant_id": "m9"}, {}), hook({"card_token": "other", "merchant_id": "m1"}, {})
-(0.75, 0.0)
+(0.5, 0.0)
 """
 
 from __future__ import annotations
@@ -51,8 +52,6 @@ ADVICE = ("none", "no_temp_credit", "challenge", "decline")
 
 #: Engine score per advice, on the scale of the default authorization rules (decisions/rules).
 ENGINE_SCORE = {"decline": 0.95, "challenge": 0.8, "no_temp_credit": 0.5, "none": 0.0}
-#: A card that is not itself suspect, at a suspect merchant: challenge (>= 0.7, < 0.8).
-ENGINE_SCORE_SUSPECT_MERCHANT = 0.75
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,8 +77,8 @@ class CashoutRisk:
         if self.level == "high":
             return "decline" if suspect_merchant else "challenge"
         if self.level == "watch":
-            return "no_temp_credit"
-        return "challenge" if suspect_merchant else "none"
+            return "challenge" if suspect_merchant else "no_temp_credit"
+        return "no_temp_credit" if suspect_merchant else "none"
 
 
 class CashoutRiskTable:
@@ -162,10 +161,7 @@ class CashoutRiskTable:
         def hook(event: dict[str, Any], features: dict[str, float]) -> float:
             risk = self.cashout_risk(event.get("card_token") or "")
             at_suspect = event.get("merchant_id") in merchants
-            advice = risk.advice(suspect_merchant=at_suspect)
-            if advice == "challenge" and risk.level == "none":
-                return ENGINE_SCORE_SUSPECT_MERCHANT
-            return ENGINE_SCORE[advice]
+            return ENGINE_SCORE[risk.advice(suspect_merchant=at_suspect)]
 
         return hook
 
