@@ -63,7 +63,8 @@ def test_detect_rings_and_reduced_input(data, tmp_path, cardmind_home, run):
     assert r.returncode == 0, r.stderr
     assert "alerts" in r.stdout and (tmp_path / "c.csv").is_file()
     assert (cardmind_home / "cashout" / "detector" / "model.txt").is_file()
-    r = run("cashout", "rings", "--data", str(ds), "--out", str(tmp_path / "s.json"))
+    r = run("cashout", "rings", "--data", str(ds), "--out", str(tmp_path / "s.json"),
+            "--as-of", "2026-04-30T00:00:00")  # fmt: skip
     assert r.returncode == 0, r.stderr
     entries = json.loads((tmp_path / "s.json").read_text())
     assert entries and all(e["value"].startswith("ring") for e in entries)
@@ -93,6 +94,8 @@ def test_bad_input_is_one_line_and_exit_2(data, tmp_path, run):
     r = run("cashout", "detect", "--data", str(norepay), "--out", "x.csv",
              "--model", str(tmp_path / "none"))  # fmt: skip
     assert r.returncode == 2 and "no saved detector" in r.stderr
+    r = run("cashout", "detect", "--data", str(norepay), "--out", "x.csv", "--as-of", "soon")
+    assert r.returncode == 2 and "--as-of" in r.stderr
     r = run("cashout", "plan", "--balance", "abc", "--capacity", "1")
     assert r.returncode == 2 and "not an amount" in r.stderr
 

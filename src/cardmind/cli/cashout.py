@@ -26,6 +26,29 @@ Model = Annotated[
     typer.Option("--model", help="Detector folder (default $CARDMIND_HOME/cashout/detector)."),
 ]
 
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="Use only events up to this time (ISO, Asia/Shanghai if no offset)."
+    ),
+]
+
+
+def _as_of(text: str | None):
+    """``--as-of`` as a tz-aware datetime (InvalidInput when it is not an ISO date-time)."""
+    if text is None:
+        return None
+    from datetime import datetime
+
+    from cardmind.errors import InvalidInput
+    from cardmind.units import TZ
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"--as-of: not an ISO date-time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=TZ)
+
 
 def _dataset(path: Path):
     from cardmind.dataset import Dataset
@@ -81,13 +104,15 @@ def detect_command(
             "--risk-out", help="Also write the per-card risk table for authorization (.parquet)."
         ),
     ] = None,
+    as_of: AsOf = None,
 ) -> None:
     """Score every card-cycle; alerts carry rules and reasons in English and 中文."""
     from cardmind.models.cashout import pipeline
 
+    when = _as_of(as_of)
     ds = _dataset(data)
     det = _detector(model, ds)
-    result = pipeline.detect(ds, det)
+    result = pipeline.detect(ds, det, as_of=when)
     for notice in result.notices:
         typer.echo(notice, err=True)
     pipeline.write_table(result.cycles, out)
@@ -106,6 +131,7 @@ def rings_command(
         Path | None, typer.Option("--out", help="Write the suspect-merchant list as JSON.")
     ] = None,
     method: Annotated[str, typer.Option(help="louvain or label_propagation.")] = "louvain",
+    as_of: AsOf = None,
 ) -> None:
     """Find communities of colluding merchants and print the suspect-merchant list."""
     from cardmind.errors import InvalidInput
@@ -118,10 +144,11 @@ def rings_command(
         raise InvalidInput(str(exc)) from exc
     ds = _dataset(data)
     det = _detector(model, ds)
-    detection = pipeline.detect(ds, det)
+    when = _as_of(as_of)
+    detection = pipeline.detect(ds, det, as_of=when)
     for notice in detection.notices:
         typer.echo(notice, err=True)
-    report = pipeline.rings(ds, detection, config=cfg)
+    report = pipeline.rings(ds, detection, config=cfg, as_of=when)
     g = report.graph
     typer.echo(f"{g['suspect_card_cycles']} suspect card-cycles, {g['candidate_merchants']} "
                f"candidate merchants, {g['edges']} edges, {len(report.rings)} rings "
