@@ -5,7 +5,7 @@ The engine talks to any object with ``features_for(auth: dict) -> dict[str, floa
 ``cardmind.features.OnlineEngine``; :class:`BasicOnlineFeatures` is a small built-in catalog
 (velocity, amount, novelty) so that the engine works, and is tested, on its own.
 
->>> from datetime import datetime
+>>> from datetime import datetime, timedelta
 >>> f = BasicOnlineFeatures()
 >>> e = {"card_token": "c", "merchant_id": "m", "device_id": None, "city": "SH",
 ...      "amount_fen": 1000, "ts": datetime(2026, 1, 1, 12, tzinfo=TZ), "message_type": "purchase",
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -156,10 +156,53 @@ def serving_features(model: Any = None, *, full_catalog: bool = False) -> Any:
 
 
 def bootstrap_features(features: Any, data: str | Path, until: datetime | None) -> None:
-    """Feed the dataset's history before ``until`` into ``features``."""
+    """Feed the dataset's history before ``until`` into ``features``.
+
+    For the catalog's online engine only the authorizations that can still matter are fed: those
+    younger than the longest window (plus label look-back and allowed lateness) before ``until``
+    — the state is the same (tested), the bootstrap of a long history much shorter.
+    """
     if isinstance(features, BasicOnlineFeatures):
         features.bootstrap(data, until=until)
         return
     from cardmind.dataset import Dataset
 
-    features.bootstrap(Dataset(data), until=until)
+    ds: Any = Dataset(data)
+    needed = history_needed_us(features)
+    if until is not None and needed is not None:
+        ds = _RecentAuthorizations(ds, until - timedelta(microseconds=needed))
+    features.bootstrap(ds, until=until)
+
+
+def history_needed_us(features: Any) -> int | None:
+    """How far back events still affect the online engine's features (None: unknown)."""
+    try:
+        groups = list(features.plan.groups)
+        longest = max((int(g.retention_us) for g in groups), default=0)
+        labels = max((int(v) for v in (features._label_entities or {}).values()), default=0)
+        return longest + labels + int(features.allowed_lateness_us)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+class _RecentAuthorizations:
+    """A dataset view whose ``authorizations`` start at ``since`` (other tables unchanged)."""
+
+    def __init__(self, dataset: Any, since: datetime) -> None:
+        self._ds, self._since = dataset, since
+
+    def has(self, table: str) -> bool:
+        return self._ds.has(table)
+
+    def read(self, table: str, columns: Any = None) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        data = self._ds.read(table) if columns is None else self._ds.read(table, columns)
+        if table != "authorizations":
+            return data
+        ts = data.column("ts")
+        return data.filter(pc.greater_equal(ts, pa.scalar(self._since, type=ts.type)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ds, name)
