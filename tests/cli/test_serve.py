@@ -53,6 +53,15 @@ def test_apikeys_bad_role_is_exit_2():
     assert r.returncode == 2 and "unknown role 'root'" in r.stderr
 
 
+def test_serve_checks_data_and_rules_before_starting(tmp_path):
+    r = _run("serve", "--data", str(tmp_path))
+    assert r.returncode == 2 and "not a cardmind dataset" in r.stderr
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules: [")
+    r = _run("serve", "--rules", str(bad))
+    assert r.returncode == 2 and "rules" in r.stderr and r.stderr.strip().count("\n") == 0
+
+
 def test_serve_offers_no_workers_option_yet():
     r = _run("serve", "--workers", "2")  # engine state lives in one process: not yet supported
     assert r.returncode == 2 and "--workers" in r.stderr

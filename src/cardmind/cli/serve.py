@@ -66,6 +66,16 @@ def serve_command(
     from cardmind.storage.base import make_engine
 
     settings = get_settings()
+    if data is not None:
+        from cardmind.dataset import Dataset
+
+        dataset = Dataset(data)  # a one-line error now rather than a failed start-up later
+        if not dataset.has("cards"):
+            raise InvalidInput(f"--data {data}: the dataset has no cards table to bootstrap from")
+    if rules is not None:
+        from cardmind.decisions.rules import parse_rules
+
+        parse_rules(rules.read_text(encoding="utf-8"), source=str(rules))
     store = KeyStore.from_environment(db_engine=make_engine(settings.db_url_resolved()))
     if len(store) == 0:
         typer.echo(
