@@ -47,3 +47,13 @@ def test_bad_definitions_are_refused():
         Calibration(method="beta")
     with pytest.raises(ValueError, match="breakpoints"):
         Calibration(method="isotonic", x=(0.5,), y=(0.1,))
+
+
+def test_calibration_never_creates_ties_so_the_ranking_is_unchanged():
+    raw, y = _data()
+    cal = Calibration.fit(raw[:10000], y[:10000])
+    order_raw = np.argsort(raw[10000:], kind="stable")
+    p = cal.transform(raw[10000:])
+    assert len(np.unique(p)) == len(np.unique(raw[10000:]))
+    assert np.array_equal(np.argsort(p, kind="stable"), order_raw)
+    assert cal.transform(np.array([0.0]))[0] >= 0 and cal.transform(np.array([1.0]))[0] <= 1

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 MIN_POSITIVES_FOR_ISOTONIC = 30
+RANK_KEEP = 1e-6  # share of the raw score kept in an isotonic map (no ties)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,17 +70,28 @@ class Calibration:
 
             iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
             iso.fit(raw, y.astype(float))
-            xs = [float(v) for v in iso.X_thresholds_]
-            ys = [float(v) for v in iso.y_thresholds_]
-            if len(xs) < 2:
-                xs, ys = [0.0, 1.0], [ys[0], ys[0]]
-            return cls(method="isotonic", x=tuple(xs), y=tuple(ys))
+            xs = np.asarray(iso.X_thresholds_, float)
+            ys = np.asarray(iso.y_thresholds_, float)
+            keep = np.r_[True, np.diff(xs) > 0]  # one breakpoint per distinct raw score
+            xs, ys = xs[keep], ys[keep]
+            # Pad to [0, 1] and blend in a 1e-6 share of the raw score: the map becomes strictly
+            # increasing, so calibration never creates ties and never changes the ranking
+            # (AUC, AP and CP@k of calibrated and raw scores are equal).
+            if xs[0] > 0.0:
+                xs, ys = np.r_[0.0, xs], np.r_[ys[0], ys]
+            if xs[-1] < 1.0:
+                xs, ys = np.r_[xs, 1.0], np.r_[ys, ys[-1]]
+            ys = (1.0 - RANK_KEEP) * ys + RANK_KEEP * xs
+            return cls(method="isotonic", x=tuple(xs.tolist()), y=tuple(ys.tolist()))
         if method == "platt":
             from sklearn.linear_model import LogisticRegression
 
             lr = LogisticRegression(C=1e6, max_iter=1000)
             lr.fit(_logit(raw).reshape(-1, 1), y)
-            return cls(method="platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+            a = float(lr.coef_[0, 0])
+            if a <= 0:  # a decreasing map would reverse the model's ranking: keep raw scores
+                return cls(method="identity")
+            return cls(method="platt", a=a, b=float(lr.intercept_[0]))
         raise ValueError(f"unknown calibration method {method!r}")
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
