@@ -164,7 +164,7 @@ def cycle_metrics(summary: pa.Table, truth: pa.Table) -> dict[str, Any]:
         m = np.array([s == scen for s in rows["scenario"]])
         found = int((m & alert).sum())
         per[scen] = {"cycles": int(m.sum()), "detected": found,
-                     "recall": round(found / m.sum(), 4) if m.sum() else 0.0}  # fmt: skip
+                     "recall": round(float(found / m.sum()), 4) if m.sum() else 0.0}  # fmt: skip
     out["recall_by_scenario"] = per
     return out
 

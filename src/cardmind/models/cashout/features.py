@@ -10,7 +10,10 @@ would have said. Merchant profiles use only days strictly before the purchase da
 The pattern of a 代还 (smart repayment) app: a third party repays the statement, then the card's
 remaining credit is cycled out within days, through many purchases at a few colluding (often young,
 narrow-category) merchants, at night, in round or repeated amounts, for the repayment plus a fee,
-keeping 5-10 % of the line free. Each feature below measures one of those traits.
+keeping 5-10 % of the line free. Each feature below measures one of those traits. Repayment
+features look at the card's latest repayment of at least ``min_repay_share`` of the line within
+``repay_window_days`` (across cycle boundaries: apps repay a few days before the due date and the
+cycling may cross the next statement date).
 
 Without a ``repayments`` table the repayment features are unavailable: :func:`card_cycle_features`
 then returns the reduced feature set (:data:`REDUCED_FEATURES`) and sets ``reduced_features``.
