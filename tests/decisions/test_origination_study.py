@@ -248,3 +248,25 @@ def test_html_report_has_every_section_and_embedded_plots(
     assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!doctype html>")
     with pytest.raises(InvalidInput, match="html"):
         write_report(tmp_path / "r.pdf", text)
+
+
+def test_cli_report_on_imported_german_credit(german_dataset_cli, tmp_path, cardmind_home):
+    from cardmind.cli import _register, app
+
+    _register()
+    out = tmp_path / "german.html"
+    r = CliRunner().invoke(
+        app, ["report", "credit", "--data", str(german_dataset_cli), "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    text = out.read_text(encoding="utf-8")
+    assert "foreign_worker" in text and "Cross-validated performance" in text and "base64," in text
+    # an imported German file never becomes the origination bundle the API serves
+    assert not (cardmind_home / "models" / "credit" / "origination").exists()
+    bad = CliRunner().invoke(
+        app,
+        ["report", "credit", "--data", str(german_dataset_cli), "--out", str(tmp_path / "x.txt")],
+    )
+    assert isinstance(bad.exception, InvalidInput) and "html" in str(
+        bad.exception
+    )  # main() -> exit 2

@@ -68,12 +68,7 @@ def train_credit(
     if folds < 2:
         raise InvalidInput(f"--folds must be >= 2, got {folds}")
     ds = Dataset(data)
-    imported_only = (
-        ds.has("application_outcomes")
-        and ds.manifest.get("source") == "ingest"
-        and not set(ds.manifest.get("columns_present", {}).get("applications", []))
-        >= {"monthly_income_fen", "existing_debt_fen", "bureau_inquiries_6m"}
-    )
+    imported_only = _imported_only(ds)
     if imported_only:
         from cardmind.models.credit.german import frame_from_dataset
         from cardmind.models.credit.training import train_application_models
@@ -146,6 +141,18 @@ def train_credit(
             f"champion AUC through the door {ev['champion_through_the_door']['auc']:.3f}"
         )
     typer.echo(f"origination models: {folder}")
+
+
+def _imported_only(ds) -> bool:
+    """An imported dataset with outcomes whose applications lack the cardmind application
+    characteristics (e.g. German credit): it trains a scorecard on its own columns, not the
+    origination bundle the API serves."""
+    present = set(ds.manifest.get("columns_present", {}).get("applications", []))
+    return (
+        ds.has("application_outcomes")
+        and ds.manifest.get("source") == "ingest"
+        and not present >= {"monthly_income_fen", "existing_debt_fen", "bureau_inquiries_6m"}
+    )
 
 
 def _home() -> Path:
@@ -280,6 +287,16 @@ def report_credit(
         raise InvalidInput(f"--out must be an .html file, got {out.name}")
     ds = Dataset(data)
     policy = None
+    if _imported_only(ds):
+        from cardmind.decisions.origination_report import build_imported_report
+        from cardmind.models.credit.german import frame_from_dataset
+        from cardmind.models.credit.training import train_application_models
+
+        X, y, protected = frame_from_dataset(ds)
+        report = train_application_models(X, y, protected=protected)
+        write_report(out, build_imported_report(ds, report, X, y))
+        typer.echo(f"report: {out}")
+        return
     if ds.has("applications"):
         folder = default_bundle_dir()
         if (folder / "bundle.json").is_file():

@@ -222,12 +222,80 @@ def build_report(
             f"{ds.path}: nothing to report (needs applications with a trained origination bundle, "
             "or statements with a behaviour model)"
         )
+    return _page(parts)
+
+
+def build_imported_report(
+    dataset: Dataset | str, report: Any, X: pd.DataFrame, y: np.ndarray
+) -> str:
+    """Report of a scorecard trained on imported data with outcomes (e.g. German credit):
+    cross-validated AUC/KS of champion and challenger, cost-based cut-off, fairness by the
+    protected attributes, PSI between the two halves of the file, the scorecard table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cardmind.models.credit.monitoring import scorecard_stability
+
+    ds = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
+    s = report.summary()
+    parts = [
+        f"<h1>cardmind credit report 信用风险报告</h1><p>dataset: {html.escape(str(ds.path))} "
+        f"({len(X)} applications, bad rate {float(np.mean(y)):.1%})</p>",
+        "<h2>1. Cross-validated performance 交叉验证</h2>",
+        _table(
+            pd.DataFrame(
+                [{**v, "accuracy_at_0.5": s["accuracy_at_0.5"][k]} for k, v in s["cv"].items()]
+            )
+        ),
+        "<h2>2. Cut-off 审批线</h2>",
+        _kv(
+            {
+                k: s[k]
+                for k in (
+                    "cutoff_pd",
+                    "cutoff_score",
+                    "approval_rate_at_cutoff",
+                    "bad_rate_of_approved",
+                    "expected_cost_per_applicant",
+                )
+            }
+        ),
+    ]
+    oof = report.cv["champion_scorecard"].oof
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.hist([oof[y == 0], oof[y == 1]], bins=30, label=["good", "bad"], stacked=True)
+    ax.axvline(report.cutoff_pd, color="k", ls="--", label="cut-off")
+    ax.set_xlabel("out-of-fold PD (champion)")
+    ax.legend()
+    parts.append(_png(fig))
+    parts += [
+        "<h2>3. Approval rate by protected attribute 公平性</h2>",
+        f"<p>Excluded from the models: {html.escape(', '.join(report.excluded) or 'none')}.</p>",
+        _table(report.fairness),
+    ]
+    half = len(X) // 2
+    parts += [
+        "<h2>4. Population stability (PSI) 群体稳定性</h2>",
+        "<p>First half of the file vs second half (the file has no application dates).</p>",
+        _table(scorecard_stability(report.champion, X.iloc[:half], X.iloc[half:])),
+        "<h2>5. Scorecard 评分卡</h2>",
+        _table(report.champion.table(), 3),
+    ]
+    return _page(parts)
+
+
+def _page(parts: list[str]) -> str:
     style = (
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
         "table.t{border-collapse:collapse;font-size:12px;margin:0.5em 0}"
         "table.t td,table.t th{border:1px solid #ccc;padding:2px 6px}</style>"
     )
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>cardmind credit report</title>{style}</head><body>{''.join(parts)}</body></html>"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>cardmind credit report</title>"
+        f"{style}</head><body>{''.join(parts)}</body></html>"
+    )
 
 
 def write_report(path: str | Path, text: str) -> None:
