@@ -104,13 +104,40 @@ class OnlineEngine:
         self._entities = sorted({r.entity for r in self._groups}
                                 | {d.entity for d in self.plan.labels}
                                 | {d.entity for d in self.plan.repayments})
-        self._rep_specs = []
+        self._rep_specs: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
         for d in self.plan.repayments:
             auth_rt = self._runtime(d.entity, "authorizations", "amount_fen")
-            self._rep_specs.append((
-                self._index[d.name], d.entity, d.lookback_us, d.measure,
-                self._prefix(d.entity, "repayments", "amount_fen"), auth_rt.prefix,
-                1 << auth_rt.group.lanes.index("approved")))
+            head = (d.entity, d.lookback_us, self._prefix(d.entity, "repayments", "amount_fen"),
+                    auth_rt.prefix, 1 << auth_rt.group.lanes.index("approved"))
+            self._rep_specs.setdefault(head, []).append((self._index[d.name], d.measure))
+        self._req_plain: list[tuple[int, str]] = []
+        self._req_onehot: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
+        onehot: dict[str, dict[str, int]] = {}
+        for d in self.plan.request:
+            head, _, tail = d.what.partition("_")
+            if head in ("channel", "category", "band"):
+                col = {"channel": "channel", "category": "category", "band": "amount_band"}[head]
+                onehot.setdefault(col, {})[tail] = self._index[d.name]
+            else:
+                self._req_plain.append((self._index[d.name], d.what))
+        self._req_onehot = {c: (np.asarray(list(m.values()), np.int64), m)
+                            for c, m in onehot.items()}
+        level: dict[str, int] = {}
+        for d in self.plan.derived:
+            level[d.name] = 1 + max((level.get(n, -1) for n in d.inputs), default=-1)
+        batches: dict[tuple[int, str], list[Any]] = {}
+        for d in self.plan.derived:
+            batches.setdefault((level[d.name], d.op), []).append(d)
+        self._derived_batches = [
+            (op, np.asarray([self._index[d.name] for d in ds], np.int64),
+             [np.asarray([self._index[d.inputs[k]] for d in ds], np.int64)
+              for k in range(len(ds[0].inputs))])
+            for (_, op), ds in sorted(batches.items(), key=lambda kv: kv[0])]
+        self._label_specs: dict[str, list[tuple[int, int, int, int]]] = {}
+        for d in self.plan.labels:
+            self._label_specs.setdefault(d.entity, []).append((
+                self._index[d.name], d.window_us, d.delay_us,
+                self._index[d.inputs[0]] if d.measure == "rate" else -1))
         self.rejected: deque[str] = deque(maxlen=10_000)
         self.n_rejected = 0
 
@@ -147,35 +174,44 @@ class OnlineEngine:
             if r.has_distinct:
                 vals[r.dout] = log.get_distinct(t, r.windows, r.specs).ravel()[r.dsrc]
         if self.plan.labels:
-            self._labels(vals, attrs, t)
+            self._labels(vals, keys, t)
         if self.plan.repayments:
             self._repayments(vals, keys, t)
-        for d in self.plan.request:
-            vals[self._index[d.name]] = _request_value(d.what, attrs, t)
-        for d in self.plan.derived:
-            vals[self._index[d.name]] = _derived(d.op, [vals[self._index[n]] for n in d.inputs])
+        for idx, what in self._req_plain:
+            vals[idx] = _request_value(what, attrs, t)
+        for head, (all_idx, by_value) in self._req_onehot.items():
+            vals[all_idx] = 0.0
+            hit = by_value.get(attrs.get(head))
+            if hit is not None:
+                vals[hit] = 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for op, out, ins in self._derived_batches:
+                vals[out] = _derived_many(op, [vals[i] for i in ins])
         return vals
 
-    def _labels(self, vals: np.ndarray, attrs: dict[str, Any], t: int) -> None:
-        for d in self.plan.labels:
-            key = entity_key(d.entity, attrs)
+    def _labels(self, vals: np.ndarray, keys: dict[str, str | None], t: int) -> None:
+        get = self.store.get
+        for entity, specs in self._label_specs.items():
+            key = keys[entity]
             if key is None:
                 continue
-            log = self.store.get(f"lbl:{d.entity}:{key}")
-            count = 0.0
+            log = get(f"lbl:{entity}:{key}")
+            entries: list[tuple[int, int]] = []
             if log is not None:
                 ts, known, _, _ = log.arrays()
-                sel = (ts >= t - d.window_us) & (ts < t) & (known + d.delay_us <= t)
-                count = float(np.count_nonzero(sel))
-            if d.measure == "count":
-                vals[self._index[d.name]] = count
-            else:
-                n = vals[self._index[d.inputs[0]]]
-                vals[self._index[d.name]] = count / n if n > 0 else math.nan
+                entries = list(zip(ts.tolist(), known.tolist(), strict=True))
+            for out, window, delay, rate_of in specs:
+                lo = t - window
+                count = float(sum(1 for a, k in entries if lo <= a < t and k + delay <= t))
+                if rate_of < 0:
+                    vals[out] = count
+                else:
+                    n = vals[rate_of]
+                    vals[out] = count / n if n > 0 else math.nan
 
     def _repayments(self, vals: np.ndarray, keys: dict[str, str | None], t: int) -> None:
         get = self.store.get
-        for out, entity, lookback, measure, rep_prefix, auth_prefix, bit in self._rep_specs:
+        for (entity, lookback, rep_prefix, auth_prefix, bit), specs in self._rep_specs.items():
             key = keys[entity]
             rep = get(rep_prefix + key) if key is not None else None
             if rep is None:
@@ -197,14 +233,15 @@ class OnlineEngine:
                 if n:
                     spend = int(pval[a:b][sel].sum())
                     first_t = int(pts[a:b][sel][0])
-            if measure == "count_since":
-                vals[out] = float(n)
-            elif measure == "spend_since":
-                vals[out] = float(spend)
-            elif measure == "spend_ratio":
-                vals[out] = spend / r_amount if r_amount > 0 else math.nan
-            else:
-                vals[out] = (first_t - r_t) / 1e6 if first_t is not None else math.nan
+            for out, measure in specs:
+                if measure == "count_since":
+                    vals[out] = float(n)
+                elif measure == "spend_since":
+                    vals[out] = float(spend)
+                elif measure == "spend_ratio":
+                    vals[out] = spend / r_amount if r_amount > 0 else math.nan
+                else:
+                    vals[out] = (first_t - r_t) / 1e6 if first_t is not None else math.nan
 
     def _runtime(self, entity: str, source: str, column: str | None) -> _GroupRuntime:
         return next(r for r in self._groups if r.group.key == (entity, source, column))
@@ -365,15 +402,16 @@ def _request_value(what: str, attrs: dict[str, Any], t: int) -> float:
     raise ValueError(f"unknown request feature {what!r}")  # pragma: no cover
 
 
-def _derived(op: str, xs: list[float]) -> float:
+def _derived_many(op: str, xs: list[np.ndarray]) -> np.ndarray:
+    """Vectorised :func:`_derived` (same IEEE operations, so the same values)."""
     if op == "ratio":
         a, b = xs
-        return a / b if not (math.isnan(a) or math.isnan(b)) and b != 0 else math.nan
+        return np.where(np.isnan(a) | np.isnan(b) | (b == 0), np.nan, a / b)
     if op == "zscore":
-        x, m, s = xs
-        return (x - m) / s if not (math.isnan(x) or math.isnan(m) or math.isnan(s)) and s > 0 \
-            else math.nan
+        x, m, sd = xs
+        bad = np.isnan(x) | np.isnan(m) | np.isnan(sd) | ~(sd > 0)
+        return np.where(bad, np.nan, (x - m) / sd)
     if op == "is_zero":
         (a,) = xs
-        return 1.0 if math.isnan(a) or a == 0 else 0.0
+        return np.where(np.isnan(a) | (a == 0), 1.0, 0.0)
     raise ValueError(f"unknown op {op!r}")  # pragma: no cover
