@@ -52,6 +52,7 @@ def test_save_load_round_trip_is_text_only_and_identical(fitted, tmp_path):
         "model_reduced.txt",
     ]
     back = CashoutDetector.load(tmp_path / "m")
+    assert back.metrics_ == det.metrics_ and 0 < det.metrics_["recall"] <= 1
     a, b = det.score_many(features), back.score_many(features)
     np.testing.assert_allclose(a.column("score").to_numpy(), b.column("score").to_numpy())
     assert a.column("rules").to_pylist() == b.column("rules").to_pylist()

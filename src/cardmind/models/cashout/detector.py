@@ -101,6 +101,30 @@ def _threshold_for_precision(
     return float(max(best[order][k], 1e-6))
 
 
+def _oof_metrics(
+    cycle_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray, threshold: float, folds: int
+) -> dict[str, float | int | str]:
+    """Out-of-fold model precision/recall per card-cycle at ``threshold`` (saved with the model)."""
+    n = int(cycle_ids.max()) + 1
+    best = np.full(n, -1.0)
+    np.maximum.at(best, cycle_ids, scores)
+    truth = np.zeros(n, bool)
+    np.logical_or.at(truth, cycle_ids, labels.astype(bool))
+    alert = best >= threshold
+    tp, fp, fn = (
+        int((alert & truth).sum()),
+        int((alert & ~truth).sum()),
+        int((~alert & truth).sum()),
+    )
+    return {
+        "kind": f"model only, out-of-fold ({folds} folds grouped by card), per card-cycle",
+        "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
+        "card_cycles": n,
+        "positive_cycles": int(truth.sum()),
+    }
+
+
 class CashoutDetector:
     """Card-cycle cash-out detector (LightGBM + readable rules).
 
@@ -169,6 +193,7 @@ class CashoutDetector:
             b = self._train(x_full[train], labels[train], FEATURES)
             oof[fold == k] = b.predict(x_full[fold == k])
         self.threshold_ = _threshold_for_precision(cycles, oof, labels, p.target_precision)
+        self.metrics_ = _oof_metrics(cycles, oof, labels, self.threshold_, p.folds)
         self.booster_ = self._train(x_full[keep], labels[keep], FEATURES)
         reduced_idx = [FEATURES.index(f) for f in REDUCED_FEATURES]
         self.booster_reduced_ = self._train(
