@@ -45,24 +45,44 @@ N_STATS = len(STATS)
 MAX_LANES = 63
 
 
+def _buffers(W, nl, dtype):  # pragma: no cover - compiled helper
+    return (np.empty((9, W, nl)), np.empty((W, nl), np.int64), np.empty((W, nl), dtype),
+            np.empty((W, nl), dtype), np.empty((W, nl), dtype), np.empty((W, nl)),
+            np.empty((W, nl)), np.empty((W, nl), np.int64), np.empty((W, nl)),
+            np.empty(nl, dtype), np.empty(nl, np.bool_), np.empty(W, np.int64))
+
+
+_buffers = numba.njit(cache=True)(_buffers)
+
+
 @numba.njit(cache=True)
 def _window_block(ts, val, mask, lo, hi, t, wins, nl):  # pragma: no cover - compiled
+    out, cnt, s1, e1, d2, mn, mx, lt, lv, c, seen, starts = _buffers(wins.shape[0], nl,
+                                                                      val.dtype)
+    _window_fill(ts, val, mask, lo, hi, t, wins, nl, out, cnt, s1, e1, d2, mn, mx, lt, lv, c,
+                 seen, starts)
+    return out
+
+
+@numba.njit(cache=True)
+def _window_fill(ts, val, mask, lo, hi, t, wins, nl, out, cnt, s1, e1, d2, mn, mx, lt, lv, c,
+                 seen, starts):  # pragma: no cover - compiled
+    # e1: sum of (x - c) with c the lane's newest value; d2: sum of (x - c) ** 2
     W = wins.shape[0]
-    out = np.full((9, W, nl), np.nan)
+    out[:] = np.nan
     end = lo + np.searchsorted(ts[lo:hi], t)
-    starts = np.empty(W, np.int64)
     for w in range(W):
         starts[w] = lo + np.searchsorted(ts[lo:end], t - wins[w])
-    cnt = np.zeros((W, nl), np.int64)
-    s1 = np.zeros((W, nl), val.dtype)
-    e1 = np.zeros((W, nl), val.dtype)  # sum of (x - c) with c the lane's newest value
-    d2 = np.zeros((W, nl), val.dtype)  # sum of (x - c) ** 2
-    mn = np.full((W, nl), np.inf)
-    mx = np.full((W, nl), -np.inf)
-    lt = np.full((W, nl), -1, np.int64)
-    lv = np.zeros((W, nl))
-    c = np.zeros(nl, val.dtype)
-    seen = np.zeros(nl, np.bool_)
+    cnt[:] = 0
+    s1[:] = 0
+    e1[:] = 0
+    d2[:] = 0
+    mn[:] = np.inf
+    mx[:] = -np.inf
+    lt[:] = -1
+    lv[:] = 0.0
+    c[:] = 0
+    seen[:] = False
     w0 = 0
     for i in range(end - 1, starts[W - 1] - 1, -1):
         while starts[w0] > i:
@@ -123,7 +143,6 @@ def _window_block(ts, val, mask, lo, hi, t, wins, nl):  # pragma: no cover - com
                 else:
                     num = float(n) * float(d) - float(e) * float(e)
                 out[5, w, f] = np.sqrt(max(num, 0.0) / (n * (n - 1.0)))
-    return out
 
 
 @numba.njit(cache=True)
@@ -283,6 +302,9 @@ def rows_block(kid_start, kid_end, ts, val, mask, codes, row_kid, row_t, wins, n
     R = row_kid.shape[0]
     ns = src.shape[0]
     out = np.full((R, ns + dsrc.shape[0]), np.nan)
+    buf, cnt, s1, e1, d2, mn, mx, lt, lv, c, seen, starts = _buffers(wins.shape[0], nl,
+                                                                      val.dtype)
+    block = buf.reshape(-1)  # a view: refilled for every row
     for r in range(R):
         k = row_kid[r]
         lo = 0
@@ -290,7 +312,8 @@ def rows_block(kid_start, kid_end, ts, val, mask, codes, row_kid, row_t, wins, n
         if k >= 0:
             lo = kid_start[k]
             hi = kid_end[k]
-        block = _window_block(ts, val, mask, lo, hi, row_t[r], wins, nl).ravel()
+        _window_fill(ts, val, mask, lo, hi, row_t[r], wins, nl, buf, cnt, s1, e1, d2, mn, mx, lt,
+                     lv, c, seen, starts)
         for j in range(ns):
             out[r, j] = block[src[j]]
         if dsrc.shape[0] > 0:

@@ -285,6 +285,8 @@ class BatchEngine:
                 arr = np.full(n_rows, np.nan)
                 arr[idx] = pc.cast(got.column(n), pa.float64()).to_numpy(zero_copy_only=False)
                 columns[n] = arr
+        if not (plan.request or plan.derived or plan.labels):  # nothing on top: no final query
+            return pa.table({n: pa.array(columns[n], from_pandas=True) for n in plan.outputs})
         for n, arr in columns.items():
             base = base.append_column(n, pa.array(arr, from_pandas=True))
         self.con.register(_BASE, base)
