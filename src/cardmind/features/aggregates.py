@@ -292,32 +292,41 @@ class WindowLog:
 
 @numba.njit(cache=True)
 def rows_block(kid_start, kid_end, ts, val, mask, codes, row_kid, row_t, wins, nl, src, specs,
-               dsrc):  # pragma: no cover - compiled
+               dsrc, row_pos, n_out):  # pragma: no cover - compiled
     """Batch form of ``get``: for each row (entity id, time), the gathered statistics.
 
     Events are sorted by (entity id, time); entity ``k`` owns events ``[kid_start[k],
     kid_end[k])``; ``row_kid < 0`` means the entity has no events. The same kernel as the online
-    read, so both engines share one definition of every windowed aggregate.
+    read, so both engines share one definition of every windowed aggregate. Returns a
+    feature-major ``(features, n_out)`` array; row ``r`` lands in column ``row_pos[r]``.
     """
     R = row_kid.shape[0]
     ns = src.shape[0]
-    out = np.full((R, ns + dsrc.shape[0]), np.nan)
+    nf = ns + dsrc.shape[0]
+    out = np.full((nf, n_out), np.nan)
     buf, cnt, s1, e1, d2, mn, mx, lt, lv, c, seen, starts = _buffers(wins.shape[0], nl,
                                                                       val.dtype)
     block = buf.reshape(-1)  # a view: refilled for every row
-    for r in range(R):
-        k = row_kid[r]
-        lo = 0
-        hi = 0
-        if k >= 0:
-            lo = kid_start[k]
-            hi = kid_end[k]
-        _window_fill(ts, val, mask, lo, hi, row_t[r], wins, nl, buf, cnt, s1, e1, d2, mn, mx, lt,
-                     lv, c, seen, starts)
-        for j in range(ns):
-            out[r, j] = block[src[j]]
-        if dsrc.shape[0] > 0:
-            d = _distinct_block(ts, codes, mask, lo, hi, row_t[r], wins, specs).ravel()
-            for j in range(dsrc.shape[0]):
-                out[r, ns + j] = d[dsrc[j]]
+    chunk = 1024
+    tmp = np.empty((chunk, nf))
+    for r0 in range(0, R, chunk):
+        r1 = min(R, r0 + chunk)
+        for r in range(r0, r1):
+            k = row_kid[r]
+            lo = 0
+            hi = 0
+            if k >= 0:
+                lo = kid_start[k]
+                hi = kid_end[k]
+            _window_fill(ts, val, mask, lo, hi, row_t[r], wins, nl, buf, cnt, s1, e1, d2, mn,
+                         mx, lt, lv, c, seen, starts)
+            for j in range(ns):
+                tmp[r - r0, j] = block[src[j]]
+            if dsrc.shape[0] > 0:
+                d = _distinct_block(ts, codes, mask, lo, hi, row_t[r], wins, specs).ravel()
+                for j in range(dsrc.shape[0]):
+                    tmp[r - r0, ns + j] = d[dsrc[j]]
+        for j in range(nf):  # feature-major writes, sequential within a feature
+            for r in range(r0, r1):
+                out[j, row_pos[r]] = tmp[r - r0, j]
     return out

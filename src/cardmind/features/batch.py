@@ -340,7 +340,8 @@ class BatchEngine:
                 exp.Subquery(this=ids, alias=exp.TableAlias(this=exp.to_identifier("i"))),
                 on=exp.and_(*[exp.EQ(this=S.col(n, "i"), expression=k) for n, k in
                               zip(knames, q_keys, strict=True)]), join_type="left", copy=False,
-            ).where(exp.and_(*[_not_null(k.copy()) for k in q_keys]), copy=False)
+            ).where(exp.and_(*[_not_null(k.copy()) for k in q_keys]), copy=False).order_by(
+                S.col(ROW, "__q"), copy=False)
             r = self.con.sql(rq.sql(d, copy=False)).to_arrow_table()
         finally:
             self.con.execute(exp.Drop(tables=[exp.to_table("__cardmind_ev")], kind="TABLE",
@@ -366,14 +367,10 @@ class BatchEngine:
         block = rows_block(starts, ends, ts, val, m, codes_arr,
                            r.column("__kid").to_numpy().astype(np.int64),
                            r.column(T).to_numpy().astype(np.int64), g.windows_array(), L,
-                           src_idx, specs, dsrc)
-        rows_idx = r.column(ROW).to_numpy()
-        out: dict[str, np.ndarray] = {}
-        for j, name in enumerate([p[0] for p in plain] + [p[0] for p in dist]):
-            arr = np.full(n_rows, np.nan)
-            arr[rows_idx] = block[:, j]
-            out[name] = arr
-        return out
+                           src_idx, specs, dsrc, r.column(ROW).to_numpy().astype(np.int64),
+                           n_rows)
+        names = [p[0] for p in plain] + [p[0] for p in dist]
+        return {name: block[j] for j, name in enumerate(names)}
 
     def _keys(self, entity: str, table: str | None, *, materialised: bool = False
               ) -> list[exp.Expression]:
