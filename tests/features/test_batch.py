@@ -38,9 +38,12 @@ def test_rows_keep_their_order_and_services_work(tables):
 def test_to_parquet_equals_compute(tables, tmp_path):
     svc = FeatureService(name="s", features=["card_count_1h", "card_amount_std_24h"])
     eng = BatchEngine(connect(tables))
+    want = eng.compute(svc, tables["authorizations"])
     eng.to_parquet(svc, tables["authorizations"], tmp_path / "f.parquet")
-    assert_same(svc.catalog(), pq.read_table(tmp_path / "f.parquet"),
-                eng.compute(svc, tables["authorizations"]))
+    assert_same(svc.catalog(), pq.read_table(tmp_path / "f.parquet"), want)
+    eng.to_parquet(svc, tables["authorizations"], tmp_path / "g.parquet", strategy="compiled",
+                   chunk_rows=25)
+    assert_same(svc.catalog(), pq.read_table(tmp_path / "g.parquet"), want)
 
 
 def test_bad_input_is_refused_with_a_reason(tables):

@@ -92,12 +92,30 @@ class BatchEngine:
         cols.discard("ts")
         return sorted(cols)
 
-    def to_parquet(self, catalog: Catalog | FeatureService, rows: pa.Table, path: str | Path
-                   ) -> None:
-        """Like :meth:`compute` but streamed by DuckDB into a Parquet file (for large outputs)."""
+    def to_parquet(self, catalog: Catalog | FeatureService, rows: pa.Table, path: str | Path, *,
+                   strategy: str = "window", chunk_rows: int = 1_000_000) -> None:
+        """Like :meth:`compute` but written to one Parquet file, for outputs too big for memory.
+
+        ``window``: one SQL statement streamed by DuckDB (portable); ``compiled`` or ``join``:
+        :meth:`compute` on slices of ``chunk_rows`` rows, appended in order.
+        """
+        if strategy in ("compiled", "join"):
+            import pyarrow.parquet as pq
+
+            writer = None
+            try:
+                for start in range(0, max(rows.num_rows, 1), chunk_rows):
+                    part = self.compute(catalog, rows.slice(start, chunk_rows), strategy=strategy)
+                    if writer is None:
+                        writer = pq.ParquetWriter(str(path), part.schema)
+                    writer.write_table(part)
+            finally:
+                if writer is not None:
+                    writer.close()
+            return
         plan, name = self._prepare(catalog, rows)
         try:
-            query = self.sql(plan, name, "window")
+            query = self.sql(plan, name, _check(strategy))
             copy = exp.Copy(this=exp.Subquery(this=exp.maybe_parse(query, dialect=self.dialect)),
                             files=[S.lit(str(path))],
                             params=[exp.CopyParameter(this=exp.var("FORMAT"),
