@@ -322,6 +322,25 @@ def build(result: EvaluationResult) -> list[_Block]:
     hit_rules = main.test["score_rules"].to_numpy() >= m["rules"].threshold
     missed = int((y & ~hit_lg & hit_rules).sum())
     weak.append(f"{missed} test frauds are caught by the rules at 1 % FPR but missed by the model.")
+    genuine_median = {n: np.median(main.test[f"score_{n}"].to_numpy()[~y]) for n in MODEL_NAMES}
+    buried = {
+        n: float((main.test[f"score_{n}"].to_numpy()[y] <= genuine_median[n]).mean())
+        for n in MODEL_NAMES
+        if y.any()
+    }
+    if buried:
+        weak.append(
+            f"Frauds scored at or below the median genuine score (invisible to any review budget): "
+            f"LightGBM {buried['lightgbm']:.1%}, logistic {buried['logistic']:.1%}, "
+            f"rules {buried['rules']:.1%}."
+        )
+    better_auc = [n for n in ("logistic", "rules") if m[n].auc > lg.auc]
+    if better_auc:
+        weak.append(
+            f"ROC AUC is below the {', '.join(LABELS[n].lower() for n in better_auc)} baseline: "
+            "the model ranks the riskiest purchases far better (AP, recall at 1 % FPR) but gives "
+            "some frauds that look ordinary to its trees the lowest scores."
+        )
     cal = main.test["score_lightgbm"].to_numpy()
     weak.append(
         f"Calibration check: mean predicted probability {cal.mean():.4f} vs observed fraud "
