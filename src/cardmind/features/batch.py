@@ -61,6 +61,7 @@ class BatchEngine:
         else:
             raise TypeError("BatchEngine needs a cardmind Dataset or a DuckDB connection")
         self.dialect = dialect
+        self._events_cache: dict[Any, Any] | None = None
 
     # --- public --------------------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class BatchEngine:
             import pyarrow.parquet as pq
 
             writer = None
+            self._events_cache = {}  # the events do not change between slices
             try:
                 for start in range(0, max(rows.num_rows, 1), chunk_rows):
                     part = self.compute(catalog, rows.slice(start, chunk_rows), strategy=strategy)
@@ -110,6 +112,7 @@ class BatchEngine:
                         writer = pq.ParquetWriter(str(path), part.schema)
                     writer.write_table(part)
             finally:
+                self._events_cache = None
                 if writer is not None:
                     writer.close()
             return
@@ -340,41 +343,58 @@ class BatchEngine:
             S.alias(value, "__v"), S.alias(S.cast(mask, "BIGINT"), "__m"), *codes, copy=False,
         ).from_(f"__src_{src}", copy=False).where(exp.and_(
             *[_not_null(k.copy()) for k in keys], _not_null(value.copy()), copy=False), copy=False)
-        create = exp.Create(this=exp.to_table("__cardmind_ev"), kind="TABLE", replace=True,
-                            expression=ev,
-                            properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
-        self.con.execute(create.sql(d, copy=False))
+        cache = self._events_cache
+        hit = cache.get(g.key) if cache is not None else None
+        if hit is None:
+            create = exp.Create(this=exp.to_table("__cardmind_ev"), kind="TABLE", replace=True,
+                                expression=ev,
+                                properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+            self.con.execute(create.sql(d, copy=False))
+            try:
+                evq = exp.select("__kid", T, "__v", "__m",
+                                 *[f"__c{j}" for j in range(len(dcols))], copy=False
+                                 ).from_("__cardmind_ev", copy=False).order_by("__kid", T,
+                                                                               copy=False)
+                e = self.con.sql(evq.sql(d, copy=False)).to_arrow_table()
+                ids = exp.select("__kid", *knames, copy=False).from_(
+                    "__cardmind_ev", copy=False).distinct()
+                ids_tbl = self.con.sql(ids.sql(d, copy=False)).to_arrow_table()
+            finally:
+                self.con.execute(exp.Drop(tables=[exp.to_table("__cardmind_ev")], kind="TABLE",
+                                          exists=True).sql(d))
+            kid = e.column("__kid").to_numpy().astype(np.int64)
+            n_ids = int(kid.max()) + 1 if len(kid) else 0
+            arrays = (
+                np.searchsorted(kid, np.arange(n_ids)),
+                np.searchsorted(kid, np.arange(n_ids), side="right"),
+                e.column(T).to_numpy().astype(np.int64),
+                e.column("__v").to_numpy(zero_copy_only=False).astype(
+                    np.int64 if g.integer else np.float64),
+                e.column("__m").to_numpy().astype(np.int64),
+                (np.vstack([e.column(f"__c{j}").to_numpy().astype(np.int64)
+                            for j in range(len(dcols))]) if dcols
+                 else np.empty((0, len(kid)), np.int64)),
+            )
+            del e
+            if cache is not None:
+                cache[g.key] = (arrays, ids_tbl)
+        else:
+            arrays, ids_tbl = hit
+        starts, ends, ts, val, m, codes_arr = arrays
+        q_keys = self._keys(g.entity, "__q", materialised=True)
+        rq = exp.select(S.col(ROW, "__q"), S.col(T, "__q"),
+                        S.alias(exp.func("COALESCE", S.col("__kid", "i"), S.lit(-1)), "__kid"),
+                        copy=False).from_("__q", copy=False).join(
+            S.alias(exp.to_table("__cardmind_ids"), "i"),
+            on=exp.and_(*[exp.EQ(this=S.col(n, "i"), expression=k) for n, k in
+                          zip(knames, q_keys, strict=True)]), join_type="left", copy=False,
+        ).where(exp.and_(*[_not_null(k.copy()) for k in q_keys]), copy=False).order_by(
+            S.col(ROW, "__q"), copy=False)
+        self.con.register("__cardmind_ids", ids_tbl)
         try:
-            evq = exp.select("__kid", T, "__v", "__m", *[f"__c{j}" for j in range(len(dcols))],
-                             copy=False).from_("__cardmind_ev", copy=False).order_by(
-                "__kid", T, copy=False)
-            e = self.con.sql(evq.sql(d, copy=False)).to_arrow_table()
-            q_keys = self._keys(g.entity, "__q", materialised=True)
-            ids = exp.select("__kid", *knames, copy=False).from_(
-                "__cardmind_ev", copy=False).distinct()
-            rq = exp.select(S.col(ROW, "__q"), S.col(T, "__q"),
-                            S.alias(exp.func("COALESCE", S.col("__kid", "i"), S.lit(-1)), "__kid"),
-                            copy=False).from_("__q", copy=False).join(
-                exp.Subquery(this=ids, alias=exp.TableAlias(this=exp.to_identifier("i"))),
-                on=exp.and_(*[exp.EQ(this=S.col(n, "i"), expression=k) for n, k in
-                              zip(knames, q_keys, strict=True)]), join_type="left", copy=False,
-            ).where(exp.and_(*[_not_null(k.copy()) for k in q_keys]), copy=False).order_by(
-                S.col(ROW, "__q"), copy=False)
             r = self.con.sql(rq.sql(d, copy=False)).to_arrow_table()
         finally:
-            self.con.execute(exp.Drop(tables=[exp.to_table("__cardmind_ev")], kind="TABLE",
-                                      exists=True).sql(d))
-        kid = e.column("__kid").to_numpy().astype(np.int64)
-        n_ids = int(kid.max()) + 1 if len(kid) else 0
-        starts = np.searchsorted(kid, np.arange(n_ids))
-        ends = np.searchsorted(kid, np.arange(n_ids), side="right")
-        ts = e.column(T).to_numpy().astype(np.int64)
-        val = e.column("__v").to_numpy(zero_copy_only=False)
-        val = val.astype(np.int64 if g.integer else np.float64)
-        m = e.column("__m").to_numpy().astype(np.int64)
-        codes_arr = (np.vstack([e.column(f"__c{j}").to_numpy().astype(np.int64)
-                                for j in range(len(dcols))]) if dcols
-                     else np.empty((0, len(ts)), np.int64))
+            self.con.unregister("__cardmind_ids")
         W, L = len(g.windows), len(g.lanes)
         plain = [(n, st, w, lane) for n, st, w, lane in g.features if st >= 0]
         dist = [(n, w, spec) for n, st, w, spec in g.features if st < 0]
