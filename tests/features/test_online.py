@@ -138,3 +138,29 @@ def test_stores():
         open_store("redis://localhost:6379/0")
     with pytest.raises(InvalidInput, match="unknown online store"):
         open_store("ftp://x")
+
+
+def test_label_delayed_features_and_the_bounded_label_index():
+    from cardmind.features import LabelFeature
+
+    cat = Catalog([LabelFeature(entity="merchant", window="1h", measure="count"),
+                   LabelFeature(entity="merchant", window="1h", measure="rate", delay="10m")])
+    e = OnlineEngine(cat, allowed_lateness="5m")
+    e.update(auth(1, 0))
+    e.update(auth(2, 1))
+    e.update({"auth_id": "a1", "label": "fraud", "reported_at": T0 + timedelta(minutes=5)},
+             "fraud_labels")
+    e.update({"auth_id": "a1", "label": "fraud", "reported_at": T0 + timedelta(minutes=6)},
+             "fraud_labels")  # a second report of the same purchase counts once
+    got = e.features_for(auth(3, 10))
+    assert got["merchant_fraud_count_1h"] == 1
+    assert got["merchant_fraud_rate_1h_delay10m"] == 0  # reported 5 min ago: not yet loaded
+    assert e.features_for(auth(3, 16))["merchant_fraud_rate_1h_delay10m"] == 0.5
+    assert e.store.get("auth:a2") is not None
+    e.update(auth(4, 200))  # > 1h + lateness later: the old purchases leave the label index
+    assert e.store.get("auth:a2") is None
+    e.update({"auth_id": "a2", "label": "fraud", "reported_at": T0 + timedelta(minutes=201)},
+             "fraud_labels")
+    assert "authorization unknown" in e.rejected[-1]
+    with pytest.raises(InvalidInput, match="missing auth_id"):
+        e.update(auth(5, 201, auth_id=None))

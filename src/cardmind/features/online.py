@@ -139,6 +139,9 @@ class OnlineEngine:
                 self._index[d.name], d.window_us, d.delay_us,
                 self._index[d.inputs[0]] if d.measure == "rate" else -1))
         self.rejected: deque[str] = deque(maxlen=10_000)
+        self._auth_index: deque[tuple[int, str]] = deque()
+        self._label_retention = max(self._label_entities.values(), default=0) \
+            + self.allowed_lateness_us
         self.n_rejected = 0
 
     # --- read ----------------------------------------------------------------------------------
@@ -265,6 +268,11 @@ class OnlineEngine:
         attrs = virtual(table, event, t)
         runtimes = self._by_source.get(table, [])
         keys = []
+        index_auth = (table == "authorizations" and bool(self._label_entities)
+                      and event.get("message_type") == "purchase")
+        if index_auth and event.get("auth_id") is None:
+            raise InvalidInput("authorization event rejected: missing auth_id (needed by "
+                               "label-delayed features)")
         for r in runtimes:  # validate every key before touching any state
             key = entity_key(r.group.entity, attrs)
             if key is None:
@@ -293,13 +301,15 @@ class OnlineEngine:
             log.update(t, value, mask, codes)
             log.revert(max(t, newest or t) - g.retention_us - self.allowed_lateness_us)
             self.store.put(skey, log)
-        if table == "authorizations" and self._label_entities \
-                and event.get("message_type") == "purchase":
-            auth_id = event.get("auth_id")
-            if auth_id is None:
-                raise InvalidInput("authorization event has no auth_id")
+        if index_auth:
+            auth_id = event["auth_id"]
             self.store.put(f"auth:{auth_id}", {**{e: entity_key(e, attrs)
                                                   for e in self._label_entities}, "ts": t})
+            # the label index only needs purchases a label could still count for
+            self._auth_index.append((t, auth_id))
+            horizon = t - self._label_retention
+            while self._auth_index and self._auth_index[0][0] < horizon:
+                self.store.delete(f"auth:{self._auth_index.popleft()[1]}")
 
     def _update_label(self, event: dict[str, Any]) -> None:
         auth_id = event.get("auth_id")
