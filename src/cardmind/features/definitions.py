@@ -645,7 +645,10 @@ class Catalog:
         """Drop features whose source tables or columns the dataset lacks; ``.notices`` says why."""
         present: dict[str, set[str]] = {}
         for t in dataset.tables():
-            present[t] = set(dataset.read(t).schema.names) if hasattr(dataset, "read") else set()
+            if hasattr(dataset, "columns_present"):  # columns that hold data (imports)
+                present[t] = set(dataset.columns_present(t))
+            else:
+                present[t] = set(dataset.read(t).schema.names)
         kept: list[Definition] = []
         notices: list[str] = []
         dropped: set[str] = set()

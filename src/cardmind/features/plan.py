@@ -92,7 +92,6 @@ class Group:
             order = np.argsort(self.windows, kind="stable")
             self.windows = [self.windows[i] for i in order]
             self.window_labels = [self.window_labels[i] for i in order]
-            # re-index features already placed
         self.retention_us = max(self.retention_us, us)
         return self.windows.index(us)
 
