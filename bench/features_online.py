@@ -78,8 +78,9 @@ def main() -> None:
     engine, last, rng = build(args.per_day, entity=args.entity)
     build_s = time.perf_counter() - t0
     n_out = len(engine.catalog)
-    auths = [_auth(rng, 10**6 + i, last + timedelta(minutes=7 * (i + 1)), int(rng.integers(0, 30)))
-             for i in range(args.n)]
+    gap = 86_400 / args.per_day  # new authorizations arrive at the history's own pace
+    auths = [_auth(rng, 10**6 + i, last + timedelta(seconds=gap * (i + 1)),
+                   int(rng.integers(0, 30))) for i in range(args.n)]
     for a in auths[:50]:  # warm-up (numba kernels, caches)
         engine.features_for(a)
     read, upd, both, cpu = [], [], [], []
