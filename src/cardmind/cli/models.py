@@ -40,13 +40,16 @@ def _spec(test_days: int, delay_days: int, valid_days: int, calib_days: int, war
         raise InvalidInput(str(exc)) from exc
 
 
-def _config(rounds: int, top_features: int, threads: int):
+def _config(rounds: int, top_features: int, threads: int, imbalance: str = "none"):
     from cardmind.errors import InvalidInput
     from cardmind.models.fraud import FraudTrainConfig
 
     try:
         return FraudTrainConfig(
-            num_boost_round=rounds, top_features=top_features, num_threads=threads
+            num_boost_round=rounds,
+            top_features=top_features,
+            num_threads=threads,
+            imbalance=imbalance,
         )
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
@@ -66,6 +69,7 @@ OUT = typer.Option(
 FEATURES = typer.Option(
     "full", "--features", help="Candidate features: full (~500) or compact (~150)."
 )
+IMBALANCE = typer.Option("none", help="Class re-weighting: none, fourth_root, sqrt or balanced.")
 THREADS = typer.Option(1, help="LightGBM threads (1 is best on a busy machine).")
 PREQUENTIAL = typer.Option(0, "--prequential", help="Rolling folds, e.g. 3 (0: off).")
 
@@ -83,6 +87,7 @@ def train_fraud_command(
     top_features: int = TOP,
     features: str = FEATURES,
     threads: int = THREADS,
+    imbalance: str = IMBALANCE,
     promote: bool = typer.Option(False, "--promote", help="Mark the new version as production."),
 ) -> None:
     """Train the fraud model (LightGBM, point-in-time features, delayed labels) and register it."""
@@ -93,6 +98,8 @@ def train_fraud_command(
         train_and_register,
     )
 
+    spec = _spec(test_days, delay_days, valid_days, calib_days, warmup_days)
+    config = _config(rounds, top_features, threads, imbalance)
     ds = Dataset(data)
     typer.echo(f"building the training table from {data} ...", err=True)
     table = build_training_table(
@@ -103,8 +110,8 @@ def train_fraud_command(
     )
     version, metrics = train_and_register(
         table,
-        _spec(test_days, delay_days, valid_days, calib_days, warmup_days),
-        _config(rounds, top_features, threads),
+        spec,
+        config,
         name=name,
         promote=promote,
     )
@@ -127,6 +134,7 @@ def evaluate_command(
     top_features: int = TOP,
     features: str = FEATURES,
     threads: int = THREADS,
+    imbalance: str = IMBALANCE,
 ) -> None:
     """Evaluate the fraud model against logistic and rules baselines (评估欺诈模型)."""
     from cardmind.dataset import Dataset
@@ -137,6 +145,8 @@ def evaluate_command(
 
     if prequential < 0 or k < 1:
         raise InvalidInput("--prequential must be >= 0 and -k >= 1")
+    spec = _spec(test_days, delay_days, valid_days, calib_days, warmup_days)
+    config = _config(rounds, top_features, threads, imbalance)
     ds = Dataset(data)
     out = out or get_settings().home / "reports" / "fraud_evaluation.md"
     typer.echo(f"building the training table from {data} ...", err=True)
@@ -148,8 +158,8 @@ def evaluate_command(
     )
     result = evaluate_fraud(
         table,
-        _spec(test_days, delay_days, valid_days, calib_days, warmup_days),
-        _config(rounds, top_features, threads),
+        spec,
+        config,
         prequential=prequential,
         k=k,
     )

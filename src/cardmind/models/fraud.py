@@ -7,9 +7,12 @@ The recipe (see ADR "fraud evaluation protocol" for the why):
    the cut-off* (a label reported after the cut-off does not exist yet for training);
 2. time-ordered slices (:func:`~cardmind.models.evaluation.make_split`): fit, then an
    early-stopping slice, then a calibration slice, then the feedback-delay gap, then test;
-3. imbalance: ``scale_pos_weight = sqrt(n_negative / n_positive)`` (a compromise: full
-   re-weighting over-fits the few positives and hurts precision at the top, none lets the
-   positives drown); calibration afterwards restores probabilities;
+3. imbalance (~0.2 % fraud): handled by early stopping on *average precision* (the metric
+   that weighs the rare class), a ``min_child_samples`` floor, and calibration, **without**
+   re-weighting by default. Measured on the demo split: ``scale_pos_weight`` = sqrt(neg/pos)
+   gave AP 0.25 / AUC 0.86, (neg/pos)^0.25 AP 0.43 / AUC 0.97, none AP 0.55 / AUC 0.99 --
+   up-weighting the few positives makes the trees over-fit them and stop early. The other
+   options stay available (``imbalance="fourth_root" | "sqrt" | "balanced"``);
 4. feature selection: fit on every feature, keep the top-N by total gain, refit on those: the
    kept list is the model's declared feature service, the only features served online;
 5. calibration: isotonic (Platt with few positives) on the calibration slice, stored as JSON.
@@ -48,6 +51,7 @@ from cardmind.models.explain import describe_feature
 from cardmind.models.scoring import ScoringModel
 
 POSITIVE_LABELS = ("fraud", "chargeback")
+IMBALANCE = ("none", "fourth_root", "sqrt", "balanced")
 AUTH_COLUMNS = ("auth_id", "ts", "card_token", "amount_fen", "channel", "cross_border", "mcc")
 
 
@@ -63,7 +67,7 @@ class FraudTrainConfig:
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
-    imbalance: str = "sqrt"  # "sqrt" | "balanced" | "none"
+    imbalance: str = "none"  # see IMBALANCE and the module docstring
     top_features: int = 40
     min_valid_positives: int = 5
     seed: int = 0
@@ -74,8 +78,10 @@ class FraudTrainConfig:
             raise ValueError(f"num_boost_round must be >= 1, got {self.num_boost_round}")
         if self.top_features < 1:
             raise ValueError(f"top_features must be >= 1, got {self.top_features}")
-        if self.imbalance not in ("sqrt", "balanced", "none"):
-            raise ValueError(f"imbalance must be sqrt, balanced or none, got {self.imbalance!r}")
+        if self.imbalance not in IMBALANCE:
+            raise ValueError(
+                f"imbalance must be one of {', '.join(IMBALANCE)}, got {self.imbalance!r}"
+            )
         if not 0 < self.learning_rate <= 1:
             raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate}")
 
@@ -102,7 +108,9 @@ class FraudTrainConfig:
         if n_pos == 0 or self.imbalance == "none":
             return 1.0
         ratio = n_neg / n_pos
-        return math.sqrt(ratio) if self.imbalance == "sqrt" else ratio
+        return {"sqrt": math.sqrt(ratio), "fourth_root": ratio**0.25, "balanced": ratio}[
+            self.imbalance
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
