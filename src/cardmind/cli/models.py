@@ -181,7 +181,11 @@ def list_command(name: str = typer.Argument(None, help="Only this model.")) -> N
         return
     typer.echo(f"{'name':<12} {'version':<8} {'stage':<11} {'created_at':<26} metrics")
     for r in records:
-        met = " ".join(f"{k}={v:.3f}" for k, v in r.metrics.items() if isinstance(v, float))
+        met = " ".join(
+            f"{k}={r.metrics[k]:.3f}"
+            for k in ("auc", "ap", "cp_at_k", "recall_at_fpr")
+            if isinstance(r.metrics.get(k), float)
+        )
         typer.echo(f"{r.name:<12} {r.version:<8} {r.stage:<11} {r.created_at[:25]:<26} {met}")
 
 
