@@ -26,6 +26,7 @@ def _register() -> None:
     # One line per command module (keep sorted).
     from cardmind.cli import cashout as _cashout  # noqa: F401
     from cardmind.cli import credit as _credit  # noqa: F401
+    from cardmind.cli import demo as _demo  # noqa: F401
     from cardmind.cli import features as _features  # noqa: F401
     from cardmind.cli import ingest as _ingest  # noqa: F401
     from cardmind.cli import models as _models  # noqa: F401
@@ -33,6 +34,7 @@ def _register() -> None:
     from cardmind.cli import schema as _schema  # noqa: F401
     from cardmind.cli import serve as _serve  # noqa: F401
     from cardmind.cli import simulate as _simulate  # noqa: F401
+    from cardmind.cli import value as _value  # noqa: F401
 
 
 @app.callback()
