@@ -1,4 +1,4 @@
-"""``cardmind simulate`` and ``cardmind demo``: generate a simulated issuer and print its summary."""
+"""``cardmind simulate``: generate a simulated issuer and print its summary."""
 
 from __future__ import annotations
 
@@ -80,22 +80,3 @@ def simulate_command(
     summary = _progress_run(cfg, out)
     _print_summary(summary, as_json)
     typer.echo(f"dataset written to {out}")
-
-
-@app.command("demo")
-def demo_command(
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Dataset folder (default $CARDMIND_HOME/demo/data)."),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-) -> None:
-    """Run the demo: simulate the demo issuer (about 10,000 cards, 6 months) and summarise it."""
-    from cardmind.settings import get_settings
-    from cardmind.simulate import load_preset
-
-    cfg = load_preset("demo", seed=seed)
-    target = out if out is not None else get_settings().home / "demo" / "data"
-    summary = _progress_run(cfg, target)
-    _print_summary(summary, False)
-    typer.echo(f"dataset written to {target}")
