@@ -6,8 +6,7 @@ never be a server error and must match the documented status codes and response 
 
 from __future__ import annotations
 
-import tempfile
-
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -21,13 +20,26 @@ from tests.api.conftest import KEYS
 from cardmind.api import create_app
 from cardmind.api.security import KeyStore, parse_env_keys
 from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
+from cardmind.settings import Settings
 
-# The real engine (stand-in rules, no model, no accounts: every card is unknown) in a temp folder.
-_engine = AuthorizationEngine(
-    EngineConfig(db_url=f"sqlite:///{tempfile.mkdtemp(prefix='cm-st-')}/cm.db"), model=None
-)
-app = create_app(engine=_engine, keys=KeyStore(env_keys=parse_env_keys(f"{KEYS['admin']}:admin")))
-schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+
+@pytest.fixture
+def api_schema(cardmind_home):
+    """The real engine (stand-in rules, no model, no accounts: every card is unknown) and the app
+    in this test's own CARDMIND_HOME (built per test, never at import: nothing touches the real
+    ``~/.cardmind`` and parallel workers share no database)."""
+    settings_ = Settings(home=cardmind_home)
+    engine = AuthorizationEngine(EngineConfig(db_url=settings_.db_url_resolved()), model=None)
+    app = create_app(
+        engine=engine,
+        settings=settings_,
+        keys=KeyStore(env_keys=parse_env_keys(f"{KEYS['admin']}:admin")),
+    )
+    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    engine.close()
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
 
 CHECKS = [
     not_a_server_error,
