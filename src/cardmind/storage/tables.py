@@ -2,7 +2,7 @@
 
 Add one import line per table module.
 """
-import cardmind.storage.api_keys  # noqa: F401  (HTTP API keys, cardmind.api.security)
-import cardmind.storage.decision_log  # noqa: F401  (decision log, temp-credit grants, labels)
+import cardmind.storage.api_keys
+import cardmind.storage.applications
+import cardmind.storage.decision_log
 import cardmind.storage.lists  # noqa: F401  (block/trust lists)
-import cardmind.storage.applications  # noqa: F401  (application decision log, cardmind.decisions.origination)
