@@ -8,14 +8,27 @@ import typer
 
 from cardmind.cli import app
 
-report_app = typer.Typer(help="Analytical reports (报告).", no_args_is_help=True)
+
+def _group(name: str, help_text: str) -> typer.Typer:
+    """The sub-app ``name``, shared with other command modules that register the same group."""
+    for g in app.registered_groups:
+        if g.name == name and g.typer_instance is not None:
+            return g.typer_instance
+    sub = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(sub, name=name)
+    return sub
+
+
+report_app = _group("report", "Write reports (报告).")
+train_app = _group("train", "Train models (训练模型).")
+installment_app = _group("installment", "Installment propensity (分期推荐).")
 DATA = typer.Option(..., "--data", help="Dataset folder (simulated or imported).")
 TIERS = typer.Option(None, "--tiers", help="Tier rules YAML (default: packaged tiers.yaml).")
 CONFIG = typer.Option(None, "--config", help="Profit parameters YAML (default: packaged value.yaml).")
 HTML_OUT = typer.Option(..., "--out", help="HTML file to write.")
 PARQUET_OUT = typer.Option(..., "--out", help="Parquet file to write (customer_id, tier, value, context).")
+MODEL_OUT = typer.Option(None, "--out", help="Model folder (default: $CARDMIND_HOME/models/installment).")
 value_app = typer.Typer(help="Customer value and tiers (客户价值分层).", no_args_is_help=True)
-app.add_typer(report_app, name="report")
 app.add_typer(value_app, name="value")
 
 
@@ -59,3 +72,45 @@ def value_tiers(
     for tier, n in result["tier"].value_counts().items():
         typer.echo(f"{tier:<12} {n:>9,}")
     typer.echo(f"tiers written to {out}")
+
+
+@value_app.command("evaluate")
+def value_evaluate(data: Path = DATA, config: Path = CONFIG) -> None:
+    """Forward-value model: features months 1..h, target months h+1..end annualised; holdout metrics."""
+    from cardmind.dataset import Dataset
+    from cardmind.models.value.config import load_value_config
+    from cardmind.models.value.metrics import monthly_metrics
+    from cardmind.models.value.model import evaluate_value
+
+    ds = Dataset(data)
+    latent = None
+    if ds.has("truth_customers"):  # evaluation only: the simulator's latent value trait
+        latent = ds.read("truth_customers", ["customer_id", "value"]).to_pandas().set_index("customer_id")["value"]
+    result = evaluate_value(monthly_metrics(ds), load_value_config(config), latent=latent)
+    for name, m in result.items():
+        typer.echo(f"{name:<12} " + "  ".join(f"{k} {v:,.3f}" for k, v in m.items()))
+
+
+@train_app.command("installment")
+def train_installment(
+    data: Path = DATA,
+    out: Path = MODEL_OUT,
+) -> None:
+    """Train the installment propensity model on the whole offer log (LightGBM text model + JSON)."""
+    from cardmind.models.installment import InstallmentModel, offer_table
+    from cardmind.settings import get_settings
+
+    t = offer_table(data)
+    model = InstallmentModel().fit(t, t["accepted"].astype(int))
+    folder = out or get_settings().home / "models" / "installment"
+    model.save(folder)
+    typer.echo(f"trained on {len(t):,} logged offers ({t['accepted'].mean():.1%} accepted); saved to {folder}")
+
+
+@installment_app.command("evaluate")
+def evaluate_installment_command(data: Path = DATA) -> None:
+    """Time-split evaluation and targeting vs "offer everyone above amount X" (true probabilities)."""
+    from cardmind.models.installment import evaluate_installment
+
+    for k, v in evaluate_installment(data).items():
+        typer.echo(f"{k:<40} {v:,.3f}" if isinstance(v, float) else f"{k:<40} {v:,}")

@@ -129,3 +129,13 @@ def test_cli(tiny_dataset, tmp_path):
     assert r.exit_code == 0, r.output
     assert len(pd.read_parquet(tmp_path / "t.parquet")) == duckdb.sql(
         f"SELECT count(DISTINCT customer_id) FROM read_parquet('{tiny_dataset}/cards/*.parquet')").fetchall()[0][0]
+
+
+def test_evaluate_value_reports_model_and_baseline(tiny_metrics, tiny_dataset):
+    from cardmind.models.value.model import evaluate_value
+
+    latent = Dataset(tiny_dataset).read("truth_customers").to_pandas().set_index("customer_id")["value"]
+    r = evaluate_value(tiny_metrics, load_value_config(), latent=latent)
+    assert set(r) == {"model", "past_profit"}
+    assert r["model"]["n_test"] > 100 and -1 <= r["model"]["spearman_latent"] <= 1
+    assert r["model"]["mae_yuan"] < r["past_profit"]["mae_yuan"]

@@ -47,7 +47,7 @@ def behaviour_features(metrics: MonthlyMetrics, months: list) -> pd.DataFrame:
     x.columns = [f"{c}_per_month" for c in x.columns]
     x["category_breadth_max"] = g["category_breadth"].max()
     x["max_dpd"] = g["max_dpd"].max()
-    x["active_months"] = g["purchases"].apply(lambda s: int((s > 0).sum()))
+    x["active_months"] = (w["purchases"] > 0).groupby(w["customer_id"], sort=True).sum()
     x["purchases_last_month"] = w[w["month"] == months[-1]].set_index("customer_id")["purchases"]
     tier = metrics.cards.set_index("customer_id")["product_tier"].map(_TIER_CODE)
     x["product_tier"] = tier.reindex(x.index).fillna(0).astype(int)
@@ -127,3 +127,27 @@ def value_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
         # a ratio only means something when the average customer is profitable
         "top_decile_lift": float(y_true[top].mean() / y_true.mean()) if y_true.mean() > 0 else float("nan"),
     }
+
+
+def evaluate_value(metrics: MonthlyMetrics, cfg: ValueConfig, *, latent: pd.Series | None = None,
+                   test_share: float = 0.3, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Train on a random share of customers, evaluate on the rest (time split inside each customer).
+
+    Returns metrics of the model and of the naive baseline "past profit continues" against the
+    realised forward value, plus Spearman against the simulator's latent value when ``latent``
+    (evaluation only) is given.
+    """
+    x, y = training_frame(metrics, cfg)
+    test = np.random.default_rng(seed).random(len(x)) < test_share
+    model = ValueModel(seed=seed).fit(x[~test], y[~test])
+    pred = model.predict(x[test])
+    first, _ = split_months(metrics.months)
+    past = realised_profit(metrics.table, metrics.cards, first, cfg).set_index("customer_id")["profit_fen"]
+    naive = past.reindex(x.index[test]).fillna(0).to_numpy()
+    out = {"model": value_metrics(y[test].to_numpy(), pred), "past_profit": value_metrics(y[test].to_numpy(), naive)}
+    if latent is not None:
+        lat = latent.reindex(x.index[test])
+        out["model"]["spearman_latent"] = float(spearmanr(lat, pred, nan_policy="omit").statistic)
+        out["past_profit"]["spearman_latent"] = float(spearmanr(lat, naive, nan_policy="omit").statistic)
+    out["model"]["n_test"] = int(test.sum())
+    return out

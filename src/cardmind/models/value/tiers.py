@@ -159,7 +159,7 @@ def tier_context(metrics, months: list, value_fen: pd.Series) -> pd.DataFrame:
     ctx["value_percentile"] = np.round(value.rank(pct=True), 2)
     ctx["max_dpd"] = g["max_dpd"].max()
     ctx["on_time_share"] = np.where(s["statements"] > 0, np.round(s["on_time"] / s["statements"].clip(lower=1), 2), 1.0)
-    ctx["active_months"] = g["purchases"].apply(lambda p: int((p > 0).sum()))
+    ctx["active_months"] = (w["purchases"] > 0).groupby(w["customer_id"], sort=True).sum()
     ctx["months"] = n
     ctx["installment_plans"] = s["installment_plans"]
     return ctx
