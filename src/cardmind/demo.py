@@ -103,7 +103,7 @@ def run_demo(
     table = build_training_table(ds, fraud_candidates(size=features))
     spec = SplitSpec(test_days=replay_days)
     version, metrics = train_and_register(
-        table, spec, FraudTrainConfig(num_boost_round=rounds), name="fraud", promote=True
+        table, spec, FraudTrainConfig(num_boost_round=rounds, num_threads=2), name="fraud", promote=True
     )
     seconds["train_fraud"] = time.perf_counter() - t0
     keep = ("auc", "ap", "cp_at_k", "recall_at_fpr")
