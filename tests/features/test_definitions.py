@@ -125,3 +125,15 @@ def test_select_and_for_dataset_drop_absent_tables_with_notices():
     assert kept.names() == ["card_count_1h"]
     assert any("statements is absent" in n for n in kept.notices)
     assert any("fraud_labels is absent" in n for n in kept.notices)
+
+
+def test_for_dataset_drops_features_whose_request_columns_are_absent():
+    sub = default_catalog().select(["card_count_1h", "req_is_cross_border", "req_category_grocery",
+                                    "req_amount", "category_count_24h"])
+    tables = make_tables(0, n_auths=20)
+    tables["authorizations"] = tables["authorizations"].drop_columns(["mcc", "cross_border"])
+    kept = sub.for_dataset(FakeDataset(tables))
+    assert kept.names() == ["card_count_1h", "req_amount"]
+    assert any("req_is_cross_border" in n and "request columns ['cross_border']" in n
+               for n in kept.notices)
+    assert any("category_count_24h" in n and "['mcc']" in n for n in kept.notices)

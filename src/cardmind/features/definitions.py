@@ -687,6 +687,11 @@ def _missing(d: Definition, present: dict[str, set[str]]) -> str | None:
         missing = sorted(need - present[d.source])
         if missing:
             return f"{d.source} lacks columns {missing}"
+    if "authorizations" in present:  # the request being decided is an authorization
+        need = {"mcc" if c == "category" else c for c in d.request_columns}
+        missing = sorted(need - present["authorizations"])
+        if missing:
+            return f"authorizations lacks request columns {missing}"
     return None
 
 
