@@ -49,6 +49,8 @@ INSTALLMENT_KINDS = ("purchase", "statement")
 INSTALLMENT_PERIODS = (3, 6, 12, 24)
 ACQUISITION_CHANNELS = ("branch", "online", "mgm_referral", "partner_cobrand", "telesales")
 LABEL_KINDS = ("fraud", "chargeback", "genuine")
+# Labels that mark an authorization as fraud (the fraud model's positives, label features' counts).
+FRAUD_LABELS = ("fraud", "chargeback")
 
 
 @dataclass(frozen=True, kw_only=True)

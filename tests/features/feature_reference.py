@@ -12,6 +12,7 @@ from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
+from cardmind import schema
 from cardmind.features import vocab
 from cardmind.features.definitions import (
     ENTITIES,
@@ -148,7 +149,7 @@ def label_count(d: LabelFeature, tables: dict[str, list[dict]], row: dict) -> fl
     t = vocab.to_epoch_us(row["ts"])
     known: dict[str, int] = {}
     for lab in tables.get("fraud_labels", []):
-        if lab["label"] == "fraud":
+        if lab["label"] in schema.FRAUD_LABELS:
             r = vocab.to_epoch_us(lab["reported_at"])
             known[lab["auth_id"]] = min(r, known.get(lab["auth_id"], r))
     n = 0

@@ -67,3 +67,23 @@ def test_bad_input_is_refused_with_a_reason(tables):
     with pytest.raises(ValueError, match="unknown strategy"):
         eng.compute(cat, rows, strategy="magic")
     assert pc.sum(rows["amount_fen"]).as_py() > 0
+
+
+@pytest.mark.parametrize("strategy", ["compiled", "join", "window"])
+def test_chargebacks_count_as_fraud_in_label_features(tables, strategy):
+    """``chargeback`` labels (CNP-breach fraud) count like ``fraud``; ``genuine`` never does."""
+    cat = default_catalog().select(["merchant_fraud_count_7d", "terminal_fraud_rate_7d"])
+    rows = tables["authorizations"]
+
+    def counts(label):
+        labels = tables["fraud_labels"]
+        relabelled = labels.set_column(labels.schema.get_field_index("label"), "label",
+                                       pa.array([label] * labels.num_rows, pa.string()))
+        out = BatchEngine(connect({**tables, "fraud_labels": relabelled})).compute(
+            cat, rows, strategy=strategy)
+        return out.column("merchant_fraud_count_7d").to_pylist()
+
+    fraud = counts("fraud")
+    assert sum(fraud) > 0
+    assert counts("chargeback") == fraud
+    assert sum(counts("genuine")) == 0

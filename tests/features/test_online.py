@@ -164,3 +164,16 @@ def test_label_delayed_features_and_the_bounded_label_index():
     assert "authorization unknown" in e.rejected[-1]
     with pytest.raises(InvalidInput, match="missing auth_id"):
         e.update(auth(5, 201, auth_id=None))
+
+
+def test_chargeback_labels_count_as_fraud_and_genuine_ones_do_not():
+    from cardmind.features import LabelFeature
+
+    cat = Catalog([LabelFeature(entity="merchant", window="1h", measure="count")])
+    e = OnlineEngine(cat)
+    for i in range(3):
+        e.update(auth(i, i))
+    for i, label in enumerate(["chargeback", "fraud", "genuine"]):
+        e.update({"auth_id": f"a{i}", "label": label,
+                  "reported_at": T0 + timedelta(minutes=5)}, "fraud_labels")
+    assert e.features_for(auth(9, 10))["merchant_fraud_count_1h"] == 2

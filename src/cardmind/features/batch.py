@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
+from cardmind import schema
 from cardmind.errors import InvalidInput
 from cardmind.features import sql as S
 from cardmind.features.aggregates import STATS, rows_block
@@ -559,8 +560,9 @@ class BatchEngine:
         labels = exp.select(
             S.col("auth_id"),
             S.alias(exp.Min(this=S.epoch_us(S.col("reported_at"), d)), "__known"),
-        ).from_("fraud_labels").where(exp.EQ(this=S.col("label"), expression=S.lit("fraud"))
-                                      ).group_by(S.col("auth_id"))
+        ).from_("fraud_labels").where(exp.In(
+            this=S.col("label"), expressions=[S.lit(v) for v in schema.FRAUD_LABELS])
+        ).group_by(S.col("auth_id"))
         keys = self._keys(entity, "a")
         knames = [f"__k{i}" for i in range(len(keys))]
         fe = exp.select(*[S.alias(k, n) for k, n in zip(keys, knames, strict=True)],

@@ -446,7 +446,8 @@ class DerivedFeature(Definition):
 class LabelFeature(Definition):
     """Label-delayed fraud rate/count of a merchant or terminal.
 
-    Counts the entity's purchases in ``[t - window, t)`` that carry a ``fraud`` label whose
+    Counts the entity's purchases in ``[t - window, t)`` that carry a fraud label (``fraud`` or
+    ``chargeback``, :data:`cardmind.schema.FRAUD_LABELS`) whose
     ``reported_at + delay <= t``: a label the issuer had not learned (or not yet loaded, with the
     feedback ``delay``) at decision time is not used. ``rate`` divides by all purchases in the window.
     """

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from cardmind import schema
 from cardmind.errors import InvalidInput
 from cardmind.features import vocab
 from cardmind.features.aggregates import WindowLog, _window_block
@@ -317,7 +318,7 @@ class OnlineEngine:
             raise InvalidInput("fraud_labels event has no auth_id")
         if event.get("reported_at") is None:
             raise InvalidInput(f"fraud label for {auth_id}: no reported_at")
-        if event.get("label") != "fraud" or not self._label_entities:
+        if event.get("label") not in schema.FRAUD_LABELS or not self._label_entities:
             return
         known = vocab.to_epoch_us(event["reported_at"])
         info = self.store.get(f"auth:{auth_id}")

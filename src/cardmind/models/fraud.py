@@ -36,6 +36,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from cardmind import schema
 from cardmind.errors import InvalidInput
 from cardmind.models.calibration import Calibration
 from cardmind.models.evaluation import (
@@ -50,7 +51,7 @@ from cardmind.models.evaluation import (
 from cardmind.models.explain import describe_feature
 from cardmind.models.scoring import ScoringModel
 
-POSITIVE_LABELS = ("fraud", "chargeback")
+POSITIVE_LABELS = schema.FRAUD_LABELS
 IMBALANCE = ("none", "fourth_root", "sqrt", "balanced")
 AUTH_COLUMNS = ("auth_id", "ts", "card_token", "amount_fen", "channel", "cross_border", "mcc")
 
