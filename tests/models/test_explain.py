@@ -87,3 +87,31 @@ def test_scoring_model_explains_rows_with_bilingual_reasons():
     assert r.text("en") == "purchases on this card in the last hour is high"
     with pytest.raises(ValueError, match="lang"):
         r.text("fr")
+
+
+def test_single_row_calls_run_lightgbm_on_one_thread(monkeypatch):
+    """One row: ``num_threads=1`` (OpenMP start-up costs more than the row); batches: default."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 2))
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 4},
+                  lgb.Dataset(X, (X[:, 0] > 1).astype(int)), 5)
+    m = ScoringModel(model_text=b.model_to_string(),
+                     metadata={"feature_names": ["card_count_1h", "noise"]})
+    calls = []
+    predict = m.booster.predict
+
+    def spy(data, **kw):
+        calls.append((len(data), kw.get("num_threads")))
+        return predict(data, **kw)
+
+    monkeypatch.setattr(m.booster, "predict", spy)
+    m.explain({"card_count_1h": 3.0, "noise": 0.0})
+    m.explain(X[:1])
+    m.predict_one({"card_count_1h": 3.0, "noise": 0.0})
+    m.predict_many(X[:1])
+    m.contributions(X[:1])
+    assert calls == [(1, 1)] * 5
+    calls.clear()
+    m.explain(X[:50])
+    m.predict_many(X[:50])
+    assert calls == [(50, None)] * 2
