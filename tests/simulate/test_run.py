@@ -74,6 +74,8 @@ def test_every_parameter_can_be_overridden_with_its_type():
         ({"period.start": "2025-11-15"}, "first day of a month"),
         ({"period.months": "0"}, "months must be in 1..36"),
         ({"seed": "3"}, "set it with --preset / --seed"),
+        ({"scenarios.cashout_app.ring_categories": "dining,casino"}, "unknown ring category 'casino'"),
+        ({"scenarios.cashout_app.ring_categories": " , "}, "at least one category"),
     ],
 )
 def test_invalid_parameters_raise_invalid_input(overrides, message):

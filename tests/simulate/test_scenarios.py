@@ -171,3 +171,43 @@ def test_bust_out_cards_stop_paying(con):
     ).fetchall()
     assert rows
     assert all(n == 0 for _, n in rows)
+
+
+def _cashout_run(tmp_path, name, **extra):
+    from cardmind.dataset import Dataset
+    from cardmind.simulate import load_preset, simulate
+    from cardmind.simulate.summary import connect
+
+    overrides = {"population.cards": 150, "period.months": 2, "scenarios.cashout_app.participant_share": 0.2}
+    overrides.update({f"scenarios.cashout_app.{k}": v for k, v in extra.items()})
+    simulate(load_preset("tiny", seed=5, overrides=overrides), tmp_path / name)
+    con = connect(Dataset(tmp_path / name))
+    per_episode = con.execute(
+        """SELECT t.episode_id, sum(a.amount_fen) FILTER (WHERE a.approved), any_value(e.params)
+           FROM authorizations a JOIN truth_authorizations t USING (auth_id)
+           JOIN truth_episodes e USING (episode_id)
+           WHERE t.scenario = 'cashout_app' GROUP BY 1 ORDER BY 1"""
+    ).fetchall()
+    mccs = {
+        r[0]
+        for r in con.execute(
+            """SELECT DISTINCT m.mcc FROM authorizations a JOIN truth_authorizations t USING (auth_id)
+               JOIN merchants m USING (merchant_id) WHERE t.scenario = 'cashout_app'"""
+        ).fetchall()
+    }
+    con.close()
+    return per_episode, mccs
+
+
+def test_cashout_app_ring_categories_and_fee_shape_the_purchases(tmp_path):
+    base, base_mccs = _cashout_run(tmp_path, "base")
+    assert base_mccs <= {"5999", "5311", "5411", "5651", "5812"} and len(base) >= 5
+    _, mccs = _cashout_run(tmp_path, "cats", ring_categories="jewellery, 5732")
+    assert mccs == {"5944", "5732"}
+    other, _ = _cashout_run(tmp_path, "fee", fee_rate=0.05)
+    assert all(json.loads(p)["fee_rate"] == 0.05 for _, _, p in other)
+    # same draws, only the fee differs: each cycle spends (1 + fee) / (1 + 0.006) times as much
+    spent = {e: b for e, b, _ in base}
+    ratios = [o / spent[e] for e, o, _ in other if o and spent.get(e)]
+    assert len(ratios) >= 0.8 * len(base)
+    assert abs(sorted(ratios)[len(ratios) // 2] - 1.05 / 1.006) < 0.005

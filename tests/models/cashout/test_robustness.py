@@ -51,3 +51,14 @@ def test_default_variants_cover_every_trait_of_the_issue():
 def test_variant_names_are_identifiers():
     with pytest.raises(ValueError, match="identifier"):
         Variant(name="a b", overrides={})
+
+
+def test_default_variants_are_settings_the_simulator_accepts():
+    # the CLI imports the simulator; models never do, so the check lives in the test
+    from cardmind.simulate import load_preset
+
+    default = load_preset("tiny").flat()
+    for v in DEFAULT_VARIANTS:
+        flat = load_preset("tiny", overrides=v.overrides).flat()
+        for key in v.overrides:
+            assert flat[key] != default[key], (v.name, key)  # each really changes a setting

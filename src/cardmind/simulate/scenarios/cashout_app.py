@@ -7,6 +7,19 @@ ring of colluding merchants, keeping 5-10 % of the line free, and charges the ho
 about 0.6 % (60 yuan per 10,000: the figure in the 2019 press coverage of these apps). The apps
 run the purchases from a small pool of their own devices. Participants stay in the scheme from
 the month they join. Labelled ``is_fraud=False`` (cash-out, a policy breach, not a fraud loss).
+
+``ring_categories`` sets the ring merchants' categories (names or MCCs from
+:mod:`cardmind.simulate.reference`, comma-separated; each merchant draws one uniformly).
+``fee_rate`` shapes the cycled total: the app spends the freed credit less the share kept free,
+scaled by ``(1 + fee_rate) / (1 + 0.006)`` (the fee it keeps on top of the repayment), so the
+default fee reproduces the same purchases as before the parameter took effect.
+
+>>> CashoutAppParams(ring_categories="5944, dining").ring_category_codes().tolist()
+[10, 1]
+>>> CashoutAppParams(ring_categories="casino")
+Traceback (most recent call last):
+...
+ValueError: unknown ring category 'casino'; known: supermarket (5411), ...
 """
 
 from __future__ import annotations
@@ -25,9 +38,25 @@ from cardmind.simulate.scenarios.base import (
     spread,
 )
 
-_RING_CATS = np.array(
-    [ref.CAT[c] for c in ("misc_retail", "department_store", "supermarket", "clothing", "dining")]
-)
+DEFAULT_RING_CATEGORIES = "misc_retail,department_store,supermarket,clothing,dining"
+REFERENCE_FEE_RATE = 0.006  # the fee at which the cycled total is (available - kept share)
+
+
+def _category_codes(text: str) -> np.ndarray:
+    """Category indices for a comma-separated list of category names or MCCs."""
+    by_mcc = {m: i for i, m in enumerate(ref.CATEGORY_MCC)}
+    out = []
+    for item in (t.strip().lower() for t in str(text).split(",")):
+        if not item:
+            continue
+        code = ref.CAT.get(item, by_mcc.get(item))
+        if code is None:
+            known = ", ".join(f"{c} ({m})" for c, m in zip(ref.CATEGORIES, ref.CATEGORY_MCC, strict=True))
+            raise ValueError(f"unknown ring category {item!r}; known: {known}")
+        out.append(code)
+    if not out:
+        raise ValueError("ring_categories: give at least one category name or MCC")
+    return np.array(out, dtype=np.int64)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,10 +71,19 @@ class CashoutAppParams(ScenarioParams):
     repay_days_before_due_max: float = 4.0
     keep_share_min: float = 0.05  # share of the line left free
     keep_share_max: float = 0.10
-    fee_rate: float = 0.006  # fee charged to the holder (0.6 %)
+    fee_rate: float = REFERENCE_FEE_RATE  # fee charged to the holder (0.6 %)
+    ring_categories: str = DEFAULT_RING_CATEGORIES  # names or MCCs, comma-separated
     devices_per_ring: int = 5
     qr_share: float = 0.5
     wallet_share: float = 0.2  # the rest is online card-not-present
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _category_codes(self.ring_categories)
+
+    def ring_category_codes(self) -> np.ndarray:
+        """Indices (into ``reference.CATEGORIES``) of the ring merchants' categories."""
+        return _category_codes(self.ring_categories)
 
 
 class CashoutApp(Scenario):
@@ -60,7 +98,7 @@ class CashoutApp(Scenario):
         m = rings * size
         city = np.repeat(rng.choice(ref.N_DOMESTIC, size=rings, p=ref.CITY_P), size)
         self.ring_merchants = world.add_merchants(
-            category=rng.choice(_RING_CATS, size=m),
+            category=rng.choice(p.ring_category_codes(), size=m),
             city=city,
             online=np.zeros(m, dtype=bool),
             onboarded=world.start_day - rng.integers(20, 400, m),
@@ -99,6 +137,9 @@ class CashoutApp(Scenario):
         n = len(ep)
         raw = rng.uniform(0.6, 1.4, n)
         weight = raw / np.bincount(ep, weights=raw, minlength=e)[ep]
+        scale = (1.0 + p.fee_rate) / (1.0 + REFERENCE_FEE_RATE)
+        if scale != 1.0:  # the default fee leaves the weights (and the output) unchanged
+            weight = weight * scale
         keep = (rng.uniform(p.keep_share_min, p.keep_share_max, e) * ctx.limit[cards]).astype(
             np.int64
         )
