@@ -39,6 +39,7 @@ ROUTERS: tuple[str, ...] = (
     "lists",
     "rules",
     "applications",
+    "installment_offers",
 )
 
 DESCRIPTION = """

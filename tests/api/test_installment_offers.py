@@ -1,0 +1,44 @@
+"""``POST /v1/installment-offers``."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from fastapi.testclient import TestClient
+from tests.api.conftest import headers
+
+from cardmind.decisions.installment_offer import InstallmentOfferService
+from cardmind.models.installment import InstallmentModel, offer_table
+
+
+@pytest.fixture(scope="module")
+def service(tiny_dataset):
+    t = offer_table(tiny_dataset)
+    return InstallmentOfferService(InstallmentModel(n_estimators=30).fit(t, t["accepted"].astype(int)), tiny_dataset)
+
+
+@pytest.fixture
+def offers_client(app, service):
+    app.state.installment_offers = service
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_offer_and_errors(offers_client, tiny_dataset):
+    auth = duckdb.sql(f"""SELECT a.auth_id FROM read_parquet('{tiny_dataset}/authorizations/*.parquet') a
+        JOIN read_parquet('{tiny_dataset}/cards/*.parquet') c USING (card_token)
+        WHERE a.approved AND a.message_type='purchase' AND c.status='active' LIMIT 1""").fetchall()[0][0]
+    r = offers_client.post("/v1/installment-offers", json={"kind": "purchase", "source_id": auth}, headers=headers("scoring"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["source_id"] == auth and (body["offered"] or body["reason_zh"])
+    r = offers_client.post("/v1/installment-offers", json={"kind": "statement", "source_id": "nope"}, headers=headers("analyst"))
+    assert r.status_code == 404 and "no statement with id 'nope'" in r.json()["message"]
+    assert offers_client.post("/v1/installment-offers", json={"kind": "loan", "source_id": "x"},
+                              headers=headers("scoring")).status_code == 422
+    assert offers_client.post("/v1/installment-offers", json={"kind": "purchase", "source_id": auth}).status_code == 401
+
+
+def test_not_configured_is_409(client):
+    r = client.post("/v1/installment-offers", json={"kind": "purchase", "source_id": "A1"}, headers=headers("scoring"))
+    assert r.status_code == 409 and "not configured" in r.json()["message"]
