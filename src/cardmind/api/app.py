@@ -78,19 +78,13 @@ def default_engine_factory(
 
 
 def serving_model(name: str = "fraud") -> Any:
-    """The registry's production model, compiled for one-row scoring (numba tree walker, same
-    scores as LightGBM); ``"registry"`` when there is none, so that the engine records why and
-    decides with its stand-in rules."""
-    try:
-        from cardmind.models.registry import load
+    """The compiled production model (see ``decisions.authorize.load_serving_model``), or
+    ``"registry"`` when there is none, so that the engine records why and decides with its
+    stand-in rules."""
+    from cardmind.decisions.authorize import load_serving_model
 
-        model = load(name, "production")
-    except Exception:  # no registry or no production model: the engine reports it
-        return "registry"
-    compile_model = getattr(model, "compile", None)
-    if compile_model is not None:
-        compile_model()
-    return model
+    model, _why = load_serving_model(name)
+    return "registry" if model is None else model
 
 
 def single_threaded_native_code() -> None:

@@ -143,13 +143,20 @@ class _Counters:
     temp_credit_fen: int = 0
 
 
-def _load_registry_model() -> tuple[Any, str | None]:
+def load_serving_model(name: str = "fraud") -> tuple[Any, str | None]:
+    """The registry's production model compiled for one-row scoring (numba tree walker, same
+    scores as LightGBM), or ``(None, why)`` when there is none. Every engine loads through here,
+    so the server, ``cardmind replay``, the demo and the benchmarks score the same way."""
     try:
         from cardmind.models.registry import load
 
-        return load("fraud", "production"), None
+        model = load(name, "production")
     except Exception as exc:  # no registry, no production model, unreadable artifact
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    compile_model = getattr(model, "compile", None)
+    if compile_model is not None:
+        compile_model()
+    return model, None
 
 
 class AuthorizationEngine:
@@ -167,7 +174,7 @@ class AuthorizationEngine:
         self.config = config or EngineConfig()
         cfg = self.config
         if isinstance(model, str) and model == "registry":
-            model, self.model_error = _load_registry_model()
+            model, self.model_error = load_serving_model()
         else:
             self.model_error = None if model is not None else "no fraud model configured"
         self.features = features if features is not None else serving_features(model)
@@ -217,7 +224,7 @@ class AuthorizationEngine:
         until = accounts.as_of
         error = None
         if isinstance(model, str) and model == "registry":
-            model, error = _load_registry_model()
+            model, error = load_serving_model()
         if features is None:
             features = serving_features(model)
             bootstrap_features(features, data, until)
