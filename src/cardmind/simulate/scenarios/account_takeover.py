@@ -15,8 +15,9 @@ from cardmind.simulate.scenarios.base import (
     MonthContext,
     Scenario,
     ScenarioParams,
+    episode_ends,
     lognormal_fen,
-    pick_cards,
+    pick_victims,
     report_times,
     spread,
 )
@@ -50,11 +51,8 @@ class AccountTakeover(Scenario):
 
     def month(self, ctx: MonthContext):
         p, rng, w = self.params, ctx.rng, ctx.world
-        cards = pick_cards(ctx, p.rate, w.open_ts < ctx.end_ts - 86_400)
+        cards, t0 = pick_victims(ctx, p.rate)
         e = len(cards)
-        t0 = np.maximum(
-            ctx.start_ts + rng.integers(0, ctx.end_ts - ctx.start_ts, e), w.open_ts[cards] + 86_400
-        )
         k = rng.integers(p.auths_min, p.auths_max + 1, e)
         ep, ts = spread(rng, k, t0, np.full(e, int(p.days_max * 86_400)))
         n = len(ep)
@@ -66,8 +64,7 @@ class AccountTakeover(Scenario):
             size=n,
             p=[0.45, 0.35, 0.2],
         )
-        end = np.zeros(e, dtype=np.int64)
-        np.maximum.at(end, ep, ts)
+        end = episode_ends(ep, ts, e)
         report = report_times(rng, end, p.report_days_min, p.report_days_max, p.unreported_share)
         ids = ctx.episodes.add_many(
             self.name,

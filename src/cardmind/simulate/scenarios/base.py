@@ -175,6 +175,24 @@ def pick_cards(ctx: MonthContext, rate: float, eligible: np.ndarray | None = Non
     return np.flatnonzero(hit)
 
 
+def pick_victims(
+    ctx: MonthContext, rate: float, *, min_card_age_s: int = 86_400
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cards hit this month (open at least ``min_card_age_s`` before the month ends) and when
+    each episode starts: uniform over the month, never within a day of the card's opening."""
+    w = ctx.world
+    cards = pick_cards(ctx, rate, w.open_ts < ctx.end_ts - min_card_age_s)
+    start = ctx.start_ts + ctx.rng.integers(0, ctx.end_ts - ctx.start_ts, len(cards))
+    return cards, np.maximum(start, w.open_ts[cards] + 86_400)
+
+
+def episode_ends(ep: np.ndarray, ts: np.ndarray, episodes: int) -> np.ndarray:
+    """Time of the last event of each of ``episodes`` episodes (0 for an episode without events)."""
+    end = np.zeros(episodes, dtype=np.int64)
+    np.maximum.at(end, ep, ts)
+    return end
+
+
 def report_times(
     rng: np.random.Generator,
     end_ts: np.ndarray,

@@ -17,6 +17,7 @@ from cardmind.simulate.scenarios.base import (
     MonthContext,
     Scenario,
     ScenarioParams,
+    episode_ends,
     first_flags,
     pick_cards,
     spread,
@@ -61,8 +62,7 @@ class BustOut(Scenario):
         merchant = w.picker.pick(rng, cat, w.people["city"][cards[ep]].astype(np.int64), online)
         channel = np.where(online, ref.CH["online_cnp"], ref.CH["pos_chip"])
         ctx.stop_pay_from[cards] = np.minimum(ctx.stop_pay_from[cards], t0)
-        end = np.zeros(e, dtype=np.int64)
-        np.maximum.at(end, ep, ts)
+        end = episode_ends(ep, ts, e)
         ids = ctx.episodes.add_many(
             self.name,
             cards=cards,

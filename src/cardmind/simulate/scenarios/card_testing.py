@@ -17,8 +17,9 @@ from cardmind.simulate.scenarios.base import (
     MonthContext,
     Scenario,
     ScenarioParams,
+    episode_ends,
     lognormal_fen,
-    pick_cards,
+    pick_victims,
     report_times,
     spread,
 )
@@ -50,19 +51,15 @@ class CardTesting(Scenario):
 
     def month(self, ctx: MonthContext):
         p, rng, w = self.params, ctx.rng, ctx.world
-        cards = pick_cards(ctx, p.rate, w.open_ts < ctx.end_ts - 86_400)
+        cards, t0 = pick_victims(ctx, p.rate)
         e = len(cards)
-        t0 = np.maximum(
-            ctx.start_ts + rng.integers(0, ctx.end_ts - ctx.start_ts, e), w.open_ts[cards] + 86_400
-        )
         dev = w.new_devices(e)
         kt = rng.integers(p.test_auths_min, p.test_auths_max + 1, e)
         ep1, ts1 = spread(rng, kt, t0, np.full(e, int(p.test_minutes * 60)))
         t_big = t0 + (rng.uniform(p.delay_days_min, p.delay_days_max, e) * 86_400).astype(np.int64)
         kb = rng.integers(p.big_auths_min, p.big_auths_max + 1, e)
         ep2, ts2 = spread(rng, kb, t_big, np.full(e, 6 * 3600))
-        end = np.zeros(e, dtype=np.int64)
-        np.maximum.at(end, ep2, ts2)
+        end = episode_ends(ep2, ts2, e)
         report = report_times(rng, end, p.report_days_min, p.report_days_max, p.unreported_share)
         ids = ctx.episodes.add_many(
             self.name,

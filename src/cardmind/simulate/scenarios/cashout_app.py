@@ -34,6 +34,7 @@ from cardmind.simulate.scenarios.base import (
     MonthContext,
     Scenario,
     ScenarioParams,
+    episode_ends,
     first_flags,
     spread,
 )
@@ -51,7 +52,9 @@ def _category_codes(text: str) -> np.ndarray:
             continue
         code = ref.CAT.get(item, by_mcc.get(item))
         if code is None:
-            known = ", ".join(f"{c} ({m})" for c, m in zip(ref.CATEGORIES, ref.CATEGORY_MCC, strict=True))
+            known = ", ".join(
+                f"{c} ({m})" for c, m in zip(ref.CATEGORIES, ref.CATEGORY_MCC, strict=True)
+            )
             raise ValueError(f"unknown ring category {item!r}; known: {known}")
         out.append(code)
     if not out:
@@ -153,8 +156,7 @@ class CashoutApp(Scenario):
             ref.CH["qr"],
             np.where(u < p.qr_share + p.wallet_share, ref.CH["wallet"], ref.CH["online_cnp"]),
         )
-        end = np.zeros(e, dtype=np.int64)
-        np.maximum.at(end, ep, ts)
+        end = episode_ends(ep, ts, e)
         ids = ctx.episodes.add_many(
             self.name,
             cards=cards,

@@ -18,6 +18,7 @@ from cardmind.simulate.scenarios.base import (
     MonthContext,
     Scenario,
     ScenarioParams,
+    episode_ends,
     lognormal_fen,
     report_times,
     spread,
@@ -89,8 +90,7 @@ class CnpBreach(Scenario):
             )
             % len(pool)
         ]
-        end = np.zeros(e, dtype=np.int64)
-        np.maximum.at(end, ep, ts)
+        end = episode_ends(ep, ts, e)
         report = report_times(rng, end, p.report_days_min, p.report_days_max, p.unreported_share)
         ids = ctx.episodes.add_many(
             self.name,

@@ -16,8 +16,9 @@ from cardmind.simulate.scenarios.base import (
     MonthContext,
     Scenario,
     ScenarioParams,
+    episode_ends,
     lognormal_fen,
-    pick_cards,
+    pick_victims,
     report_times,
     spread,
 )
@@ -54,11 +55,8 @@ class LostStolen(Scenario):
 
     def month(self, ctx: MonthContext):
         p, rng, w = self.params, ctx.rng, ctx.world
-        cards = pick_cards(ctx, p.rate, w.open_ts < ctx.end_ts - 2 * 86_400)
+        cards, t0 = pick_victims(ctx, p.rate, min_card_age_s=2 * 86_400)
         e = len(cards)
-        t0 = np.maximum(
-            ctx.start_ts + rng.integers(0, ctx.end_ts - ctx.start_ts, e), w.open_ts[cards] + 86_400
-        )
         k = rng.integers(p.auths_min, p.auths_max + 1, e)
         ep, ts = spread(rng, k, t0 + 1800, np.full(e, int(p.hours_max * 3600)))
         n = len(ep)
@@ -71,8 +69,7 @@ class LostStolen(Scenario):
         cap = int(p.contactless_cap_yuan * 100)
         amount = np.where(contactless, np.minimum(amount, cap - rng.integers(0, 5000, n)), amount)
         amount = np.maximum(amount, 100)
-        end = np.zeros(e, dtype=np.int64)
-        np.maximum.at(end, ep, ts)
+        end = episode_ends(ep, ts, e)
         # the holder notices and reports from the theft on: later attempts are declined ("41")
         report = report_times(rng, t0, p.report_days_min, p.report_days_max, p.unreported_share)
         blocked = report >= 0

@@ -18,6 +18,7 @@ from cardmind.simulate.scenarios.base import (
     MonthContext,
     Scenario,
     ScenarioParams,
+    episode_ends,
     first_flags,
     spread,
 )
@@ -82,8 +83,7 @@ class PosCashout(Scenario):
         n = len(ep)
         share = rng.uniform(p.share_min, p.share_max, e)
         weight = share[ep] / k[ep]
-        end = np.zeros(e, dtype=np.int64)
-        np.maximum.at(end, ep, ts)
+        end = episode_ends(ep, ts, e)
         ids = ctx.episodes.add_many(
             self.name,
             cards=cards,

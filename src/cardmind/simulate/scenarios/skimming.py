@@ -16,6 +16,7 @@ from cardmind.simulate.scenarios.base import (
     MonthContext,
     Scenario,
     ScenarioParams,
+    episode_ends,
     lognormal_fen,
     report_times,
     spread,
@@ -80,8 +81,7 @@ class Skimming(Scenario):
         where = np.where(where == home, (where + 1) % ref.N_DOMESTIC, where)
         cat = rng.choice(_CATS, size=n, p=_CAT_P)
         merchant = w.picker.pick(rng, cat, where[ep].astype(np.int64), np.zeros(n, dtype=bool))
-        end = np.zeros(e, dtype=np.int64)
-        np.maximum.at(end, ep, ts)
+        end = episode_ends(ep, ts, e)
         report = report_times(rng, end, p.report_days_min, p.report_days_max, p.unreported_share)
         ids = ctx.episodes.add_many(
             self.name,
