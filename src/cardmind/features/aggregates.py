@@ -38,6 +38,8 @@ from typing import ClassVar
 import numba
 import numpy as np
 
+from cardmind.features.flags import flag_insert, flag_rebuild
+
 # Index of each statistic in the block ``get`` returns (shape: stats x windows x lanes).
 COUNT, SUM, MEAN, MIN, MAX, STD, LAST, SINCE, SHARE = range(9)
 STATS = ("count", "sum", "mean", "min", "max", "std", "last", "time_since_last", "share")
@@ -175,16 +177,28 @@ def _distinct_block(ts, codes, mask, lo, hi, t, wins, specs):  # pragma: no cove
 
 
 class WindowLog:
-    """The retained events of one entity for one feature group, oldest first."""
+    """The retained events of one entity for one feature group, oldest first.
 
-    __slots__ = ("codes", "hi", "lo", "mask", "ts", "val")
-    _MAGIC: ClassVar[bytes] = b"CMWL1"
+    ``specs`` (rows of code column, lane) are the distinct counts the group serves: the log keeps
+    their latest-occurrence flags (``dflag``, see :mod:`cardmind.features.flags`) up to date so a
+    read counts distinct codes without hashing.
+    """
 
-    def __init__(self, *, integer: bool, n_codes: int, capacity: int = 16) -> None:
+    __slots__ = ("codes", "dflag", "hi", "lo", "mask", "specs", "ts", "val")
+    _MAGIC: ClassVar[bytes] = b"CMWL2"
+
+    def __init__(self, *, integer: bool, n_codes: int, capacity: int = 16,
+                 specs: np.ndarray | None = None) -> None:
         self.ts = np.empty(capacity, np.int64)
         self.val = np.empty(capacity, np.int64 if integer else np.float64)
         self.mask = np.empty(capacity, np.int64)
         self.codes = np.empty((n_codes, capacity), np.int64)
+        self.dflag = np.zeros(capacity, np.int64)
+        self.specs = (np.zeros((0, 2), np.int64) if specs is None
+                      else np.asarray(specs, np.int64).reshape(-1, 2))
+        if len(self.specs) and (self.specs[:, 0].max() >= n_codes or len(self.specs) > 63):
+            raise ValueError(f"distinct specs {self.specs.tolist()} do not fit {n_codes} code "
+                             f"columns (at most 63 specs)")
         self.lo = 0
         self.hi = 0
 
@@ -198,7 +212,7 @@ class WindowLog:
     def _grow(self) -> None:
         n = self.hi - self.lo
         cap = max(16, 2 * n)
-        for name in ("ts", "val", "mask"):
+        for name in ("ts", "val", "mask", "dflag"):
             old = getattr(self, name)
             new = np.empty(cap, old.dtype)
             new[:n] = old[self.lo : self.hi]
@@ -221,12 +235,15 @@ class WindowLog:
             self.val[pos + 1 : hi + 1] = self.val[pos:hi]
             self.mask[pos + 1 : hi + 1] = self.mask[pos:hi]
             self.codes[:, pos + 1 : hi + 1] = self.codes[:, pos:hi]
+            self.dflag[pos + 1 : hi + 1] = self.dflag[pos:hi]
         self.ts[pos] = ts
         self.val[pos] = value
         self.mask[pos] = lanes
         if codes:
             self.codes[:, pos] = codes
         self.hi = hi + 1
+        if self.specs.shape[0]:
+            flag_insert(self.codes, self.mask, self.dflag, self.lo, pos, self.hi, self.specs)
 
     def revert(self, before: int) -> None:
         """Events with ``ts < before`` leave the window for good."""
@@ -252,7 +269,10 @@ class WindowLog:
                                     other.mask[other.lo : other.hi]])[order]
         self.codes = np.concatenate([self.codes[:, self.lo : self.hi],
                                      other.codes[:, other.lo : other.hi]], axis=1)[:, order]
+        self.dflag = np.zeros(ts.shape[0], np.int64)
         self.lo, self.hi = 0, ts.shape[0]
+        if self.specs.shape[0]:
+            flag_rebuild(self.codes, self.mask, self.dflag, self.lo, self.hi, self.specs)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Views of the retained events: ts, value, lane mask, codes."""
@@ -264,17 +284,26 @@ class WindowLog:
     def to_bytes(self) -> bytes:
         """A compact, versioned binary form (for a Redis backend)."""
         ts, val, mask, codes = self.arrays()
-        head = struct.pack("<5sBqq", self._MAGIC, int(val.dtype == np.int64), len(ts),
-                           codes.shape[0])
-        return head + b"".join(np.ascontiguousarray(a).tobytes() for a in (ts, val, mask, codes))
+        head = struct.pack(self._HEAD, self._MAGIC, int(val.dtype == np.int64), len(ts),
+                           codes.shape[0], self.specs.shape[0])
+        parts = (ts, val, mask, codes, self.specs, self.dflag[self.lo : self.hi])
+        return head + b"".join(np.ascontiguousarray(a).tobytes() for a in parts)
+
+    _HEAD: ClassVar[str] = "<5sBqqq"
 
     @classmethod
     def from_bytes(cls, data: bytes) -> WindowLog:
-        magic, integer, n, k = struct.unpack_from("<5sBqq", data)
-        if magic != cls._MAGIC:
+        """The log :meth:`to_bytes` wrote (``ValueError`` on anything else)."""
+        head = struct.calcsize(cls._HEAD)
+        if len(data) < head or data[:5] != cls._MAGIC:
             raise ValueError("not a serialised WindowLog")
-        off = struct.calcsize("<5sBqq")
-        log = cls(integer=bool(integer), n_codes=k, capacity=max(n, 16))
+        _, integer, n, k, n_specs = struct.unpack_from(cls._HEAD, data)
+        if min(n, k, n_specs) < 0 or len(data) != head + 8 * (n * (4 + k) + 2 * n_specs):
+            raise ValueError("not a serialised WindowLog (truncated or corrupt)")
+        off = head
+        specs = np.frombuffer(data, np.int64, 2 * n_specs, head + 8 * n * (3 + k))
+        log = cls(integer=bool(integer), n_codes=k, capacity=max(n, 16),
+                  specs=specs.reshape(-1, 2))
 
         def take(dtype: type, count: int) -> np.ndarray:
             nonlocal off
@@ -286,6 +315,8 @@ class WindowLog:
         log.val[:n] = take(np.int64 if integer else np.float64, n)
         log.mask[:n] = take(np.int64, n)
         log.codes[:, :n] = take(np.int64, n * k).reshape(k, n)
+        take(np.int64, 2 * n_specs)
+        log.dflag[:n] = take(np.int64, n)
         log.hi = n
         return log
 

@@ -37,7 +37,7 @@ import numpy as np
 from cardmind import schema
 from cardmind.errors import InvalidInput
 from cardmind.features import vocab
-from cardmind.features.aggregates import WindowLog, _window_block
+from cardmind.features.aggregates import WindowLog
 from cardmind.features.definitions import ENTITIES, Catalog, FeatureService
 from cardmind.features.plan import (
     Group,
@@ -49,37 +49,47 @@ from cardmind.features.plan import (
     event_value,
     virtual,
 )
+from cardmind.features.readkernel import plan_arrays, read_group
 from cardmind.features.stores import MemoryStore, StateStore
 
 TABLES = ("authorizations", "repayments", "statements", "installment_plans", "fraud_labels")
 
 
 class _GroupRuntime:
-    """Precomputed gather indices for one group."""
+    """One group's read plan (the cells its features need, their output slots) and write recipe."""
 
     def __init__(self, g: Group, index: dict[str, int]) -> None:
         self.group = g
         self.entity = g.entity
         self.windows = g.windows_array() if g.windows else np.asarray([g.retention_us], np.int64)
         self.n_lanes = len(g.lanes)
-        plain = [(n, s, w, lane) for n, s, w, lane in g.features if s >= 0]
-        dist = [(n, w, spec) for n, s, w, spec in g.features if s < 0]
-        W, L = len(self.windows), self.n_lanes
-        self.out = np.asarray([index[n] for n, *_ in plain], np.int64)
-        self.src = np.asarray([(s * W + w) * L + lane for _, s, w, lane in plain], np.int64)
-        self.dout = np.asarray([index[n] for n, *_ in dist], np.int64)
-        self.dsrc = np.asarray([spec * W + w for _, w, spec in dist], np.int64)
+        plain = [(s, w, lane, index[n]) for n, s, w, lane in g.features if s >= 0]
+        dist = [(spec, w, index[n]) for n, s, w, spec in g.features if s < 0]
+        self.reqs, self.dreqs, self.need, self.nl = plan_arrays(plain, dist)
+        self.reads = bool(plain or dist)
         cols = g.distinct_columns
-        self.has_distinct = bool(len(self.dout))
+        self.distinct_columns = cols
         self.specs = np.asarray([(cols.index(c), lane) for c, lane in g.distinct],
                                 np.int64).reshape(-1, 2)
         self.n_codes = len(cols)
+        self.integer = g.integer
+        self.retention_us = g.retention_us
         self.masker = LaneMasker(g.source, g.lanes)
         lanes_id = hashlib.blake2b(repr((g.lanes, cols)).encode(), digest_size=4).hexdigest()
         self.prefix = f"g:{g.entity}:{g.source}:{g.column}:{lanes_id}:"
-        empty = WindowLog(integer=g.integer, n_codes=self.n_codes)
-        self.empty = empty.get(0, self.windows, L).ravel()
-        self.empty_distinct = np.zeros(max(1, len(g.distinct)) * W)
+        self.outs = np.concatenate([self.reqs[:, 3], self.dreqs[:, 2]])
+        empty = self.new_log()
+        vals = np.full(max(index.values(), default=0) + 1, np.nan)
+        self.read(empty, 0, vals)
+        self.empty = vals[self.outs]
+
+    def new_log(self) -> WindowLog:
+        return WindowLog(integer=self.integer, n_codes=self.n_codes, specs=self.specs)
+
+    def read(self, log: WindowLog, t: int, vals: np.ndarray) -> None:
+        """Write this group's features of ``log`` at time ``t`` into ``vals``."""
+        read_group(log.ts, log.val, log.mask, log.dflag, log.codes, log.lo, log.hi, t,
+                   self.windows, self.reqs, self.dreqs, log.specs, self.need, self.nl, vals)
 
 
 class OnlineEngine:
@@ -98,6 +108,8 @@ class OnlineEngine:
         self._out = np.asarray([self._index[n] for n in self.plan.outputs], np.int64)
         self._out_names = list(self.plan.outputs)
         self._groups = [_GroupRuntime(g, self._index) for g in self.plan.groups]
+        self._readers = [r for r in self._groups if r.reads]
+        self._group_entities = sorted({r.entity for r in self._groups})
         self._by_source: dict[str, list[_GroupRuntime]] = {}
         for r in self._groups:
             self._by_source.setdefault(r.group.source, []).append(r)
@@ -161,22 +173,19 @@ class OnlineEngine:
         attrs = virtual("authorizations", auth, t)
         vals = np.full(len(self.names), np.nan)
         keys = {e: entity_key(e, attrs) for e in self._entities}
+        for e in self._group_entities:
+            if keys[e] is None:
+                _require(e, attrs, "authorization")
         get = self.store.get
-        for r in self._groups:
+        for r in self._readers:
             key = keys[r.entity]
             if key is None:
-                _require(r.entity, attrs, "authorization")
                 continue
             log = get(r.prefix + key)
             if log is None:
-                vals[r.out] = r.empty[r.src]
-                if r.has_distinct:
-                    vals[r.dout] = r.empty_distinct[r.dsrc]
-                continue
-            vals[r.out] = _window_block(log.ts, log.val, log.mask, log.lo, log.hi, t, r.windows,
-                                        r.n_lanes).ravel()[r.src]
-            if r.has_distinct:
-                vals[r.dout] = log.get_distinct(t, r.windows, r.specs).ravel()[r.dsrc]
+                vals[r.outs] = r.empty
+            else:
+                r.read(log, t, vals)
         if self.plan.labels:
             self._labels(vals, keys, t)
         if self.plan.repayments:
@@ -292,7 +301,7 @@ class OnlineEngine:
             skey = r.prefix + key
             log = self.store.get(skey)
             if log is None:
-                log = WindowLog(integer=g.integer, n_codes=r.n_codes)
+                log = r.new_log()
             newest = log.newest
             if newest is not None and t < newest - self.allowed_lateness_us:
                 self._reject(f"{table} event at {t} is older than the allowed lateness behind "

@@ -1,0 +1,70 @@
+"""Latest-occurrence flags: exact distinct counts without hashing at read time.
+
+For each distinct-count spec ``s`` (a code column and a lane) of a
+:class:`~cardmind.features.aggregates.WindowLog`, bit ``s`` of ``dflag[i]`` is set when event ``i``
+matches the spec, its code is not null (0), and no newer retained event of the spec has the same
+code. Then, when every retained event is older than the read time ``t``, the number of distinct
+codes in ``[t - w, t)`` is the number of flagged events in that window (each code's newest
+occurrence is in the window whenever any occurrence is). Events leaving the window from the old end
+never change the flags of the others, so ``revert`` has nothing to do; an insertion (in order or
+late) moves one flag per spec (:func:`flag_insert`); a merge rebuilds them (:func:`flag_rebuild`).
+
+>>> codes = np.asarray([[5, 6, 5]]); mask = np.asarray([1, 1, 1]); specs = np.asarray([[0, 0]])
+>>> dflag = np.zeros(3, np.int64)
+>>> for pos in range(3):
+...     flag_insert(codes, mask, dflag, 0, pos, pos + 1, specs)
+>>> dflag.tolist()  # the first 5 gave its flag to the later 5
+[0, 1, 1]
+>>> flag_rebuild(codes, mask, dflag, 0, 3, specs); dflag.tolist()
+[0, 1, 1]
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def flag_insert(codes, mask, dflag, lo, pos, hi, specs):  # pragma: no cover - compiled
+    """Keep the latest-occurrence flags true after event ``pos`` entered ``[lo, hi)``.
+
+    The new event is flagged for a spec when no newer event of that spec has its code; it then
+    takes the flag from the previous newest occurrence (the nearest older one).
+    """
+    dflag[pos] = 0
+    for s in range(specs.shape[0]):
+        col = specs[s, 0]
+        bit = specs[s, 1]
+        code = codes[col, pos]
+        if code == 0 or not (mask[pos] >> bit) & 1:
+            continue
+        newer = False
+        for j in range(pos + 1, hi):
+            if codes[col, j] == code and (mask[j] >> bit) & 1:
+                newer = True
+                break
+        if newer:
+            continue
+        dflag[pos] |= np.int64(1) << s
+        for j in range(pos - 1, lo - 1, -1):
+            if codes[col, j] == code and (mask[j] >> bit) & 1:
+                dflag[j] &= ~(np.int64(1) << s)
+                break
+
+
+@numba.njit(cache=True)
+def flag_rebuild(codes, mask, dflag, lo, hi, specs):  # pragma: no cover - compiled
+    """Recompute every latest-occurrence flag of ``[lo, hi)`` from scratch (after a merge)."""
+    for i in range(lo, hi):
+        dflag[i] = 0
+    for s in range(specs.shape[0]):
+        col = specs[s, 0]
+        bit = specs[s, 1]
+        seen = {np.int64(0)}
+        seen.clear()
+        for i in range(hi - 1, lo - 1, -1):
+            code = codes[col, i]
+            if code != 0 and (mask[i] >> bit) & 1 and code not in seen:
+                seen.add(code)
+                dflag[i] |= np.int64(1) << s
