@@ -38,7 +38,7 @@ from typing import ClassVar
 import numba
 import numpy as np
 
-from cardmind.features.flags import flag_insert, flag_rebuild
+from cardmind.features.flags import flag_rebuild, insert
 
 # Index of each statistic in the block ``get`` returns (shape: stats x windows x lanes).
 COUNT, SUM, MEAN, MIN, MAX, STD, LAST, SINCE, SHARE = range(9)
@@ -222,28 +222,15 @@ class WindowLog:
         self.codes = codes
         self.lo, self.hi = 0, n
 
-    def update(self, ts: int, value: float, lanes: int, codes: tuple[int, ...] = ()) -> None:
+    def update(self, ts: int, value: float, lanes: int,
+               codes: tuple[int, ...] | np.ndarray = ()) -> None:
         """An event enters; a late event is inserted after the events with the same or older ts."""
         if self.hi == self.ts.shape[0]:
             self._grow()
-        hi = self.hi
-        if hi == self.lo or ts >= self.ts[hi - 1]:
-            pos = hi
-        else:
-            pos = self.lo + int(np.searchsorted(self.ts[self.lo : hi], ts, side="right"))
-            self.ts[pos + 1 : hi + 1] = self.ts[pos:hi]
-            self.val[pos + 1 : hi + 1] = self.val[pos:hi]
-            self.mask[pos + 1 : hi + 1] = self.mask[pos:hi]
-            self.codes[:, pos + 1 : hi + 1] = self.codes[:, pos:hi]
-            self.dflag[pos + 1 : hi + 1] = self.dflag[pos:hi]
-        self.ts[pos] = ts
-        self.val[pos] = value
-        self.mask[pos] = lanes
-        if codes:
-            self.codes[:, pos] = codes
-        self.hi = hi + 1
-        if self.specs.shape[0]:
-            flag_insert(self.codes, self.mask, self.dflag, self.lo, pos, self.hi, self.specs)
+        cv = codes if isinstance(codes, np.ndarray) else np.asarray(codes, np.int64)
+        insert(self.ts, self.val, self.mask, self.codes, self.dflag, self.lo, self.hi, ts, value,
+               lanes, cv, self.specs)
+        self.hi += 1
 
     def revert(self, before: int) -> None:
         """Events with ``ts < before`` leave the window for good."""

@@ -68,3 +68,32 @@ def flag_rebuild(codes, mask, dflag, lo, hi, specs):  # pragma: no cover - compi
             if code != 0 and (mask[i] >> bit) & 1 and code not in seen:
                 seen.add(code)
                 dflag[i] |= np.int64(1) << s
+
+
+@numba.njit(cache=True)
+def insert(ts, val, mask, codes, dflag, lo, hi, t, x, lanes, cv, specs):  # pragma: no cover
+    """Put one event into ``[lo, hi)`` (capacity checked by the caller); returns its position.
+
+    In order: appended. Late: after the events with the same or an older ``ts`` (stable), the
+    newer ones shifted right. Code columns beyond ``cv`` are null (0). Flags follow.
+    """
+    if hi == lo or t >= ts[hi - 1]:
+        pos = hi
+    else:
+        pos = lo + np.searchsorted(ts[lo:hi], t, side="right")
+        for j in range(hi, pos, -1):
+            ts[j] = ts[j - 1]
+            val[j] = val[j - 1]
+            mask[j] = mask[j - 1]
+            dflag[j] = dflag[j - 1]
+            for k in range(codes.shape[0]):
+                codes[k, j] = codes[k, j - 1]
+    ts[pos] = t
+    val[pos] = x
+    mask[pos] = lanes
+    for k in range(codes.shape[0]):
+        codes[k, pos] = cv[k] if k < cv.shape[0] else 0
+    dflag[pos] = 0
+    if specs.shape[0] > 0:
+        flag_insert(codes, mask, dflag, lo, pos, hi + 1, specs)
+    return pos

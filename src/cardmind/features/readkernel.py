@@ -13,18 +13,18 @@ real-time case: read before update), the distinct codes in ``[t - w, t)`` are ex
 events in that window. Otherwise (a read at an earlier time, ties at ``t``) the kernel falls back
 to the exact scan :func:`~cardmind.features.aggregates._distinct_block`.
 
-A read plan is three small integer arrays built once per group (:func:`plan_arrays`):
-``reqs`` rows ``(stat, window, lane, out)``, ``dreqs`` rows ``(spec, window, out)`` and ``need``,
-the bit mask of lanes the requests use.
+A read plan is one small integer array built once per group (:func:`read_plan`): the windows,
+the requests ``(stat, window, lane, out)``, the distinct requests ``(spec, window, out)`` and the
+bit mask of the lanes they use — one argument, because every argument of a compiled call costs.
 
 >>> from cardmind.features.aggregates import COUNT, SUM, WindowLog
 >>> log = WindowLog(integer=True, n_codes=1, specs=np.asarray([[0, 0]]))
 >>> for ts, amount, lanes, merchant in [(0, 100, 0b01, 7), (10, 300, 0b11, 8), (20, 200, 0b01, 7)]:
 ...     log.update(ts, amount, lanes, (merchant,))
->>> reqs, dreqs, need, nl = plan_arrays([(COUNT, 1, 0, 0), (SUM, 0, 1, 1)], [(0, 1, 2)])
+>>> plan = read_plan([15, 100], [(COUNT, 1, 0, 0), (SUM, 0, 1, 1)], [(0, 1, 2)])
 >>> vals = np.full(3, np.nan)
->>> read_group(log.ts, log.val, log.mask, log.dflag, log.codes, log.lo, log.hi, 21,
-...            np.array([15, 100]), reqs, dreqs, log.specs, need, nl, vals)
+>>> read_group(log.ts, log.val, log.mask, log.dflag, log.codes, log.lo, log.hi, 21, plan,
+...            log.specs, vals)
 >>> vals.tolist()  # count (100 µs), sum of lane 1 (15 µs), distinct merchants (100 µs)
 [3.0, 300.0, 2.0]
 """
@@ -32,6 +32,7 @@ the bit mask of lanes the requests use.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numba
 import numpy as np
@@ -46,23 +47,30 @@ for _i in range(64):
 _DB = np.int64(_DEBRUIJN)
 
 
-def plan_arrays(reqs: Sequence[tuple[int, int, int, int]],
-                dreqs: Sequence[tuple[int, int, int]]
-                ) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """``(reqs, dreqs, need, n_lanes)`` arrays for :func:`read_group` from plain tuples.
+def read_plan(windows: Sequence[int], reqs: Sequence[tuple[int, int, int, int]],
+              dreqs: Sequence[tuple[int, int, int]]) -> np.ndarray:
+    """The packed plan :func:`read_group` follows.
 
-    ``reqs``: (stat index, window index, lane, output slot); ``dreqs``: (distinct spec, window
-    index, output slot). ``need`` has the bit of every lane used (lane 0 too when a share is
-    asked: it is the share's denominator); ``n_lanes`` is one more than the highest such lane.
+    ``windows``: ascending, in µs; ``reqs``: (stat index, window index, lane, output slot);
+    ``dreqs``: (distinct spec, window index, output slot). Layout: ``[W, R, D, need, n_lanes,
+    windows..., reqs..., dreqs...]`` where ``need`` has the bit of every lane used (lane 0 too
+    when a share is asked: it is the share's denominator) and ``n_lanes`` is one more than the
+    highest such lane.
     """
+    if not len(windows) or any(b <= a for a, b in pairwise(windows)):
+        raise ValueError(f"read plan: windows {list(windows)} must be ascending and non-empty")
     need = 0
-    for stat, _, lane, _ in reqs:
+    for stat, w, lane, _ in reqs:
+        if not 0 <= w < len(windows) or not 0 <= stat < 9 or not 0 <= lane < 63:
+            raise ValueError(f"read plan: bad request {(stat, w, lane)}")
         need |= 1 << lane
         if stat == 8:  # share: n / n(lane 0)
             need |= 1
     n_lanes = max(need.bit_length(), 1)
-    return (np.asarray(reqs, np.int64).reshape(-1, 4), np.asarray(dreqs, np.int64).reshape(-1, 3),
-            need, n_lanes)
+    head = [len(windows), len(reqs), len(dreqs), need, n_lanes, *windows]
+    return np.concatenate([np.asarray(head, np.int64),
+                           np.asarray(reqs, np.int64).reshape(-1),
+                           np.asarray(dreqs, np.int64).reshape(-1)])
 
 
 @numba.njit(cache=True)
@@ -71,10 +79,17 @@ def _low_bit(word):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def read_group(ts, val, mask, dflag, codes, lo, hi, t, wins, reqs, dreqs, specs, need, nl,
+def read_group(ts, val, mask, dflag, codes, lo, hi, t, plan, specs,
                vals):  # pragma: no cover - compiled
-    """Write the requested aggregates of events ``[lo, hi)`` at time ``t`` into ``vals``."""
-    W = wins.shape[0]
+    """Write the planned aggregates of events ``[lo, hi)`` at time ``t`` into ``vals``."""
+    W = plan[0]
+    R = plan[1]
+    n_d = plan[2]
+    need = plan[3]
+    nl = plan[4]
+    wins = plan[5 : 5 + W]
+    reqs = plan[5 + W : 5 + W + 4 * R].reshape(R, 4)
+    dreqs = plan[5 + W + 4 * R : 5 + W + 4 * R + 3 * n_d].reshape(n_d, 3)
     end = lo + np.searchsorted(ts[lo:hi], t)
     starts = np.empty(W, np.int64)
     for w in range(W):
@@ -90,7 +105,6 @@ def read_group(ts, val, mask, dflag, codes, lo, hi, t, wins, reqs, dreqs, specs,
     c = np.zeros(nl, val.dtype)
     seen = np.zeros(nl, np.bool_)
     S = specs.shape[0]
-    n_d = dreqs.shape[0]
     flags = n_d > 0 and end == hi
     dcnt = np.zeros((W, max(S, 1)), np.int64)
     w0 = 0
@@ -144,7 +158,7 @@ def read_group(ts, val, mask, dflag, codes, lo, hi, t, wins, reqs, dreqs, specs,
         if flags:
             for s in range(S):
                 dcnt[w, s] += dcnt[w - 1, s]
-    for r in range(reqs.shape[0]):
+    for r in range(R):
         st = reqs[r, 0]
         w = reqs[r, 1]
         f = reqs[r, 2]
