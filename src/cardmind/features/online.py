@@ -48,10 +48,11 @@ from cardmind.features.plan import (
     event_time,
     virtual,
 )
-from cardmind.features.readkernel import read_group, read_plan
+from cardmind.features.readkernel import after_repayment, read_group, read_plan
 from cardmind.features.stores import MemoryStore, StateStore
 
 _NO_CODES = np.zeros(0, np.int64)
+_EMPTY_LOG = WindowLog(integer=True, n_codes=0)
 TABLES = ("authorizations", "repayments", "statements", "installment_plans", "fraud_labels")
 
 
@@ -244,23 +245,12 @@ class OnlineEngine:
             rep = get(rep_prefix + key) if key is not None else None
             if rep is None:
                 continue
-            rts, rval, _, _ = rep.arrays()
-            end = int(np.searchsorted(rts, t))
-            if end == 0 or rts[end - 1] < t - lookback:
+            p = get(auth_prefix + key) or _EMPTY_LOG
+            found, r_t, r_amount, n, spend, first_t = after_repayment(
+                rep.ts, rep.val, rep.lo, rep.hi, p.ts, p.val, p.mask, p.lo, p.hi, t, lookback,
+                bit)
+            if not found:
                 continue
-            r_t = int(rts[end - 1])
-            first = int(np.searchsorted(rts, r_t))
-            r_amount = float(rval[first:end].max())
-            purchases = get(auth_prefix + key)
-            n, spend, first_t = 0, 0, None
-            if purchases is not None:
-                pts, pval, pmask, _ = purchases.arrays()
-                a, b = np.searchsorted(pts, r_t), np.searchsorted(pts, t)
-                sel = (pmask[a:b] & bit) != 0
-                n = int(np.count_nonzero(sel))
-                if n:
-                    spend = int(pval[a:b][sel].sum())
-                    first_t = int(pts[a:b][sel][0])
             for out, measure in specs:
                 if measure == "count_since":
                     vals[out] = float(n)
@@ -269,7 +259,7 @@ class OnlineEngine:
                 elif measure == "spend_ratio":
                     vals[out] = spend / r_amount if r_amount > 0 else math.nan
                 else:
-                    vals[out] = (first_t - r_t) / 1e6 if first_t is not None else math.nan
+                    vals[out] = (first_t - r_t) / 1e6 if n else math.nan
 
     def _runtime(self, entity: str, source: str, column: str | None) -> _GroupRuntime:
         return next(r for r in self._groups if r.group.key == (entity, source, column))

@@ -200,3 +200,36 @@ def read_group(ts, val, mask, dflag, codes, lo, hi, t, plan, specs,
             exact = _distinct_block(ts, codes, mask, lo, hi, t, wins, specs)
             for r in range(n_d):
                 vals[dreqs[r, 2]] = exact[dreqs[r, 0], dreqs[r, 1]]
+
+
+@numba.njit(cache=True)
+def after_repayment(rts, rval, rlo, rhi, pts, pval, pmask, plo, phi, t, lookback,
+                    bit):  # pragma: no cover - compiled
+    """Spending after the latest repayment before ``t`` (within ``lookback``).
+
+    Returns ``(found, repayment time, repayment amount, purchases, spend, first purchase time)``;
+    the amount is the largest repayment at that microsecond, purchases are the events of lane
+    ``bit`` in ``[repayment time, t)``.
+    """
+    end = rlo + np.searchsorted(rts[rlo:rhi], t)
+    if end == rlo or rts[end - 1] < t - lookback:
+        return False, 0, 0.0, 0, 0, -1
+    r_t = rts[end - 1]
+    amount = -np.inf
+    for i in range(end - 1, rlo - 1, -1):
+        if rts[i] != r_t:
+            break
+        amount = max(amount, float(rval[i]))
+    n = 0
+    spend = 0
+    first = -1
+    if phi > plo:
+        a = plo + np.searchsorted(pts[plo:phi], r_t)
+        b = plo + np.searchsorted(pts[plo:phi], t)
+        for i in range(a, b):
+            if pmask[i] & bit:
+                if n == 0:
+                    first = pts[i]
+                n += 1
+                spend += pval[i]
+    return True, r_t, amount, n, spend, first
