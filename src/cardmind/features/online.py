@@ -128,6 +128,7 @@ class OnlineEngine:
         self._entities = sorted({r.entity for r in self._groups}
                                 | {d.entity for d in self.plan.labels}
                                 | {d.entity for d in self.plan.repayments})
+        self._key_columns = [(e, ENTITIES[e].keys) for e in self._entities]
         self._rep_specs: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
         for d in self.plan.repayments:
             auth_rt = self._runtime(d.entity, "authorizations", "amount_fen")
@@ -187,10 +188,11 @@ class OnlineEngine:
         t = _time(auth)
         attrs = virtual("authorizations", auth, t)
         vals = np.full(len(self.names), np.nan)
-        keys = {e: entity_key(e, attrs) for e in self._entities}
-        for e in self._group_entities:
-            if keys[e] is None:
-                _require(e, attrs, "authorization")
+        keys = self._keys(attrs)
+        if None in keys.values():
+            for e in self._group_entities:
+                if keys[e] is None:
+                    _require(e, attrs, "authorization")
         get = self.store.get
         for r in self._readers:
             key = keys[r.entity]
@@ -213,10 +215,22 @@ class OnlineEngine:
             hit = by_value.get(attrs.get(head))
             if hit is not None:
                 vals[hit] = 1.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for op, out, ins in self._derived_batches:
-                vals[out] = _derived_many(op, [vals[i] for i in ins])
+        if self._derived_batches:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for op, out, ins in self._derived_batches:
+                    vals[out] = _derived_many(op, [vals[i] for i in ins])
         return vals
+
+    def _keys(self, attrs: dict[str, Any]) -> dict[str, str | None]:
+        """Every entity's key in ``attrs`` (``plan.entity_key``, unrolled for one-column keys)."""
+        out: dict[str, str | None] = {}
+        for e, cols in self._key_columns:
+            if len(cols) == 1:
+                v = attrs.get(cols[0])
+                out[e] = None if v is None else v if type(v) is str else str(v)
+            else:
+                out[e] = entity_key(e, attrs)
+        return out
 
     def _labels(self, vals: np.ndarray, keys: dict[str, str | None], t: int) -> None:
         get = self.store.get
@@ -288,9 +302,10 @@ class OnlineEngine:
             raise InvalidInput("authorization event rejected: missing auth_id (needed by "
                                "label-delayed features)")
         keys = {e: entity_key(e, attrs) for e in self._source_entities.get(table, ())}
-        for e, key in keys.items():  # validate every key before touching any state
-            if key is None:
-                _require(e, attrs, f"{table} event")
+        if None in keys.values():  # validate every key before touching any state
+            for e, key in keys.items():
+                if key is None:
+                    _require(e, attrs, f"{table} event")
         codes: dict[str, int] = {}
         get, put = self.store.get, self.store.put
         late = self.allowed_lateness_us
