@@ -272,7 +272,10 @@ class BatchEngine:
                 S.div(c, exprs[x.inputs[0]].copy())
         for x in plan.derived:
             exprs[x.name] = _derived_sql(x.op, [exprs[n].copy() for n in x.inputs])
-        return exp.select(*[S.alias(exprs[n], n, quoted=True) for n in plan.outputs],
+        # Every output is DOUBLE whatever the SQL typed it as: a ``CASE .. THEN 1.0`` flag is a
+        # DECIMAL literal in DuckDB, and training only takes float columns.
+        return exp.select(*[S.alias(S.cast(exprs[n], "DOUBLE"), n, quoted=True)
+                            for n in plan.outputs],
                           copy=False).from_(source, copy=False).order_by(S.col(ROW), copy=False)
 
     def _compute_parts(self, plan: Plan, rows: str, n_rows: int, strategy: str,
@@ -674,7 +677,7 @@ def _not_null(e: exp.Expression) -> exp.Expression:
 
 def _request_sql(r: RequestFeature, table: str | None) -> exp.Expression:
     what = r.what
-    flag = lambda cond: S.case((cond, S.lit(1.0)), default=S.lit(0.0))  # noqa: E731
+    flag = lambda cond: S.cast(S.case((cond, S.lit(1)), default=S.lit(0)), "DOUBLE")  # noqa: E731
     t = S.col(T, table)
     if what == "amount":
         return S.cast(S.col("amount_fen", table), "DOUBLE")
