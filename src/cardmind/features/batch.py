@@ -34,6 +34,7 @@ from sqlglot import exp
 
 from cardmind import schema
 from cardmind.errors import InvalidInput
+from cardmind.features import batch_kernels as K
 from cardmind.features import sql as S
 from cardmind.features.aggregates import STATS, rows_block
 from cardmind.features.definitions import (
@@ -321,98 +322,92 @@ class BatchEngine:
             self.con.unregister(_BASE)
 
     def _compiled_group(self, g: Group, n_rows: int) -> dict[str, np.ndarray]:
-        """A group's features with the compiled kernel the online engine reads with: DuckDB
-        selects and sorts the events and rows (SQL from sqlglot), the kernel sweeps them."""
+        """A group's features in compiled kernels: DuckDB selects the events and rows (SQL from
+        sqlglot), Arrow gives entity ids, and one sorted sweep per entity computes every row
+        (:mod:`.batch_kernels`); ``std`` and float-valued groups use the online read kernel."""
         d = self.dialect
-        src = g.source
         keys = self._keys(g.entity, None, materialised=True)
         knames = [f"__k{i}" for i in range(len(keys))]
+        cache = self._events_cache
+        events = cache.get(g.key) if cache is not None else None
+        if events is None:
+            events = self._compiled_events(g, keys, knames)
+            if cache is not None:
+                cache[g.key] = events
+        index, ev_start, ts, val, m, codes, n_codes = events
+        q_keys = self._keys(g.entity, "__q", materialised=True)
+        rq = exp.select(S.col(ROW), S.col(T), *[S.alias(k, n) for k, n in
+                                                 zip(q_keys, knames, strict=True)],
+                        copy=False).from_("__q", copy=False).where(
+            exp.and_(*[_not_null(k.copy()) for k in q_keys]), copy=False)
+        r = self.con.sql(rq.sql(d, copy=False)).to_arrow_table()
+        row_kid = index.lookup([r.column(n) for n in knames])
+        row_t = r.column(T).to_numpy().astype(np.int64, copy=False)
+        row_idx = r.column(ROW).to_numpy().astype(np.int64, copy=False)
+        W, L = len(g.windows), len(g.lanes)
+        swept = [f for f in g.features if g.integer and f[1] != K.STD]
+        rest = [f for f in g.features if f not in swept]
+        columns: dict[str, np.ndarray] = {}
+        if swept:
+            spec = K.SweepSpec.build([(K.DISTINCT if st < 0 else st, w, lane)
+                                      for _, st, w, lane in swept], windows=g.windows_array(),
+                                     n_lanes=L, specs=self._specs(g))
+            rorder, row_start = K.order_by_key_time(row_kid, row_t, index.n)
+            block = K.sweep_rows(ev_start, ts, val, m, codes, row_start, row_t[rorder],
+                                 row_idx[rorder], spec, n_out=n_rows, n_codes=n_codes)
+            none = row_idx[row_kid < 0]  # the entity has no events: empty windows
+            for j, (name, st, _, _) in enumerate(swept):
+                if st in (K.COUNT, K.SUM, K.DISTINCT):
+                    block[j, none] = 0.0
+                columns[name] = block[j]
+        if rest:
+            plain = [(n, st, w, lane) for n, st, w, lane in rest if st >= 0]
+            dist = [(n, w, spec) for n, st, w, spec in rest if st < 0]
+            src_idx = np.asarray([(st * W + w) * L + lane for _, st, w, lane in plain], np.int64)
+            dsrc = np.asarray([spec * W + w for _, w, spec in dist], np.int64)
+            block = rows_block(ev_start[:-1], ev_start[1:], ts, val, m, codes + 1, row_kid,
+                               row_t, g.windows_array(), L, src_idx, self._specs(g), dsrc,
+                               row_idx, n_rows)
+            names = [p[0] for p in plain] + [p[0] for p in dist]
+            columns.update({name: block[j] for j, name in enumerate(names)})
+        return columns
+
+    @staticmethod
+    def _specs(g: Group) -> np.ndarray:
+        dcols = g.distinct_columns
+        return np.asarray([(dcols.index(c), lane) for c, lane in g.distinct],
+                          np.int64).reshape(-1, 2)
+
+    def _compiled_events(self, g: Group, keys: list[exp.Expression], knames: list[str]
+                         ) -> tuple[Any, ...]:
+        """The group's events sorted by (entity id, time): key index, starts, time, value, lane
+        mask, dictionary codes of the distinct columns and their counts."""
+        src = g.source
         dcols = g.distinct_columns
         value = S.value_expr(src, g.column, None)
         mask = exp.Add(this=S.lit(0), expression=S.lit(0))
         for i, lane in enumerate(g.lanes):
             mask = exp.Add(this=mask, expression=S.case(
                 (S.lane_expr(src, lane, None), S.lit(1 << i)), default=S.lit(0)))
-        codes = [S.alias(S.case((_not_null(S.col(c)), exp.Add(
-            this=S.cast(exp.BitwiseRightShift(this=exp.func("HASH", S.col(c)),
-                                              expression=S.lit(1)), "BIGINT"),
-            expression=S.lit(1))), default=S.lit(0)), f"__c{j}") for j, c in enumerate(dcols)]
-        order = [k.copy() for k in keys]
         ev = exp.select(
-            S.alias(exp.Sub(this=exp.Window(this=exp.Anonymous(this="DENSE_RANK"),
-                                            order=exp.Order(expressions=[
-                                                exp.Ordered(this=o.copy()) for o in order])),
-                            expression=S.lit(1)), "__kid"),
             *[S.alias(k, n) for k, n in zip(keys, knames, strict=True)], S.col(T),
-            S.alias(value, "__v"), S.alias(S.cast(mask, "BIGINT"), "__m"), *codes, copy=False,
+            S.alias(value, "__v"), S.alias(S.cast(mask, "BIGINT"), "__m"),
+            *[S.alias(S.col(c), f"__d{j}") for j, c in enumerate(dcols)], copy=False,
         ).from_(f"__src_{src}", copy=False).where(exp.and_(
-            *[_not_null(k.copy()) for k in keys], _not_null(value.copy()), copy=False), copy=False)
-        cache = self._events_cache
-        hit = cache.get(g.key) if cache is not None else None
-        if hit is None:
-            create = exp.Create(this=exp.to_table("__cardmind_ev"), kind="TABLE", replace=True,
-                                expression=ev,
-                                properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
-            self.con.execute(create.sql(d, copy=False))
-            try:
-                evq = exp.select("__kid", T, "__v", "__m",
-                                 *[f"__c{j}" for j in range(len(dcols))], copy=False
-                                 ).from_("__cardmind_ev", copy=False).order_by("__kid", T,
-                                                                               copy=False)
-                e = self.con.sql(evq.sql(d, copy=False)).to_arrow_table()
-                ids = exp.select("__kid", *knames, copy=False).from_(
-                    "__cardmind_ev", copy=False).distinct()
-                ids_tbl = self.con.sql(ids.sql(d, copy=False)).to_arrow_table()
-            finally:
-                self.con.execute(exp.Drop(tables=[exp.to_table("__cardmind_ev")], kind="TABLE",
-                                          exists=True).sql(d))
-            kid = e.column("__kid").to_numpy().astype(np.int64)
-            n_ids = int(kid.max()) + 1 if len(kid) else 0
-            arrays = (
-                np.searchsorted(kid, np.arange(n_ids)),
-                np.searchsorted(kid, np.arange(n_ids), side="right"),
-                e.column(T).to_numpy().astype(np.int64),
-                e.column("__v").to_numpy(zero_copy_only=False).astype(
-                    np.int64 if g.integer else np.float64),
-                e.column("__m").to_numpy().astype(np.int64),
-                (np.vstack([e.column(f"__c{j}").to_numpy().astype(np.int64)
-                            for j in range(len(dcols))]) if dcols
-                 else np.empty((0, len(kid)), np.int64)),
-            )
-            del e
-            if cache is not None:
-                cache[g.key] = (arrays, ids_tbl)
-        else:
-            arrays, ids_tbl = hit
-        starts, ends, ts, val, m, codes_arr = arrays
-        q_keys = self._keys(g.entity, "__q", materialised=True)
-        rq = exp.select(S.col(ROW, "__q"), S.col(T, "__q"),
-                        S.alias(exp.func("COALESCE", S.col("__kid", "i"), S.lit(-1)), "__kid"),
-                        copy=False).from_("__q", copy=False).join(
-            S.alias(exp.to_table("__cardmind_ids"), "i"),
-            on=exp.and_(*[exp.EQ(this=S.col(n, "i"), expression=k) for n, k in
-                          zip(knames, q_keys, strict=True)]), join_type="left", copy=False,
-        ).where(exp.and_(*[_not_null(k.copy()) for k in q_keys]), copy=False).order_by(
-            S.col(ROW, "__q"), copy=False)
-        self.con.register("__cardmind_ids", ids_tbl)
-        try:
-            r = self.con.sql(rq.sql(d, copy=False)).to_arrow_table()
-        finally:
-            self.con.unregister("__cardmind_ids")
-        W, L = len(g.windows), len(g.lanes)
-        plain = [(n, st, w, lane) for n, st, w, lane in g.features if st >= 0]
-        dist = [(n, w, spec) for n, st, w, spec in g.features if st < 0]
-        src_idx = np.asarray([(st * W + w) * L + lane for _, st, w, lane in plain], np.int64)
-        dsrc = np.asarray([spec * W + w for _, w, spec in dist], np.int64)
-        specs = np.asarray([(dcols.index(c), lane) for c, lane in g.distinct],
-                           np.int64).reshape(-1, 2)
-        block = rows_block(starts, ends, ts, val, m, codes_arr,
-                           r.column("__kid").to_numpy().astype(np.int64),
-                           r.column(T).to_numpy().astype(np.int64), g.windows_array(), L,
-                           src_idx, specs, dsrc, r.column(ROW).to_numpy().astype(np.int64),
-                           n_rows)
-        names = [p[0] for p in plain] + [p[0] for p in dist]
-        return {name: block[j] for j, name in enumerate(names)}
+            *[_not_null(k.copy()) for k in keys], _not_null(value.copy()), copy=False),
+            copy=False)
+        e = self.con.sql(ev.sql(self.dialect, copy=False)).to_arrow_table()
+        index = K.KeyIndex([e.column(n) for n in knames])
+        t = e.column(T).to_numpy().astype(np.int64, copy=False)
+        order, ev_start = K.order_by_key_time(index.ids, t, index.n)
+        val = e.column("__v").to_numpy(zero_copy_only=False).astype(
+            np.int64 if g.integer else np.float64, copy=False)[order]
+        m = e.column("__m").to_numpy().astype(np.int64, copy=False)[order]
+        coded = [K.dictionary_codes(e.column(f"__d{j}")) for j in range(len(dcols))]
+        codes = (np.vstack([c[order] for c, _ in coded]) if coded
+                 else np.empty((0, len(order)), np.int64))
+        n_codes = np.asarray([n for _, n in coded], np.int64)
+        return index, ev_start, t[order], val, m, codes, n_codes
 
     def _keys(self, entity: str, table: str | None, *, materialised: bool = False
               ) -> list[exp.Expression]:
