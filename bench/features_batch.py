@@ -4,11 +4,16 @@
    written to Parquet in 1M-row slices (10M x 200 doubles would not fit in memory at once);
 2. side by side on M authorizations: the same 20 features (count/sum/mean/max of the amount over
    1h, 24h, 7d, 30d, 90d before each authorization, per card) with the batch engine, with pandas
-   groupby + rolling(closed="left"), and with featuretools DFS (cutoff time per row, training
-   window) on a sample of rows when it is installed. Results are checked equal on a sample.
+   groupby + rolling(closed="left") — alternated, ``--repeat`` times, medians quoted — and with
+   featuretools DFS (cutoff time per row, training window) on a sample of rows, run by
+   bench/featuretools_dfs.py in a subprocess (``--ft-python``: a virtualenv where featuretools,
+   woodwork and pandas work together). Every value is checked equal to the engine's (pandas on
+   all rows, featuretools on its sample); the bench exits non-zero when one differs.
 
 Prints a table and writes bench/results/features_batch.json.
 
+    python -m venv /tmp/ftenv && /tmp/ftenv/bin/pip install featuretools==1.31.0 \
+        woodwork==0.31.0 "pandas>=2.2,<3" pyarrow         # once: featuretools fails on pandas 3
     python bench/features_batch.py --n 10000000 --m 1000000
 """
 
@@ -16,6 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -107,34 +116,53 @@ def pandas_run(table: pa.Table) -> tuple[float, pd.DataFrame]:
     return time.perf_counter() - t, res
 
 
-def featuretools_run(table: pa.Table, sample: np.ndarray) -> tuple[float, pd.DataFrame] | str:
-    try:
-        import featuretools as ft
-    except ImportError:
-        return "featuretools is not installed"
-    df = table.select(["auth_id", "card_token", "ts", "amount_fen", "message_type"]).to_pandas()
-    df = df[df["message_type"] == "purchase"].drop(columns="message_type")
-    df["ts"] = df["ts"].dt.tz_localize(None)
-    cut = table.take(pa.array(sample)).select(["card_token", "ts"]).to_pandas()
-    cut["ts"] = cut["ts"].dt.tz_localize(None) - pd.Timedelta(microseconds=1)  # strictly before
-    cut = cut.rename(columns={"ts": "time"})
-    t = time.perf_counter()
-    frames = []
-    try:
-        for w in WINDOWS20:
-            es = ft.EntitySet("bank")
-            frame = df.copy()
-            frame.ww.init(name="auths", index="auth_id", time_index="ts")
-            es.add_dataframe(frame, dataframe_name="auths")
-            es.normalize_dataframe("auths", "cards", "card_token")
-            fm, _ = ft.dfs(entityset=es, target_dataframe_name="cards", cutoff_time=cut,
-                           agg_primitives=["count", "sum", "mean", "max"],
-                           trans_primitives=[], training_window=w, max_depth=1,
-                           cutoff_time_in_index=False, verbose=False)
-            frames.append(fm.add_suffix(f"_{w}"))
-    except Exception as exc:
-        return f"featuretools failed: {type(exc).__name__}: {exc}"[:300]
-    return time.perf_counter() - t, pd.concat(frames, axis=1)
+def featuretools_run(table: pa.Table, sample: np.ndarray, python: str) -> dict:
+    """featuretools DFS on the cutoff rows ``sample``, in a subprocess (bench/featuretools_dfs.py)
+    run by ``python`` (a virtualenv where featuretools, woodwork and pandas work together)."""
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory(prefix="cardmind-ft-") as tmp:
+        d = Path(tmp)
+        pq.write_table(table.select(["auth_id", "card_token", "ts", "amount_fen", "message_type"]),
+                       d / "auths.parquet")
+        cut = table.take(pa.array(sample)).select(["card_token", "ts"])
+        pq.write_table(cut.append_column("row", pa.array(sample)), d / "cutoff.parquet")
+        t = time.perf_counter()
+        proc = subprocess.run([python, str(Path(__file__).parent / "featuretools_dfs.py"),
+                               "--dir", str(d)], capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            return {"error": f"{python}: {last}"[:300]}
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        info["wall_s"] = wall
+        info["values"] = pq.read_table(d / "features.parquet")
+        return info
+
+
+def compare(res: pa.Table, other: dict[str, np.ndarray], rows: np.ndarray, names: list[str]
+            ) -> tuple[int, float]:
+    """(values not equal, max relative difference) of ``other`` against the engine on ``rows``;
+    NaN equals NaN."""
+    unequal, worst = 0, 0.0
+    for name in names:
+        a = np.asarray(res.column(name).to_numpy(zero_copy_only=False), float)[rows]
+        b = np.asarray(other[name], float)
+        both = np.isnan(a) & np.isnan(b)
+        unequal += int((~both & (a != b)).sum())
+        rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
+        worst = max(worst, float(np.nanmax(np.where(both, 0.0, rel), initial=0.0)))
+        if (np.isnan(a) != np.isnan(b)).any():
+            worst = float("inf")
+    return unequal, worst
+
+
+def default_ft_python() -> str:
+    env = os.environ.get("CARDMIND_FT_PYTHON")
+    if env:
+        return env
+    venv = Path("/tmp/ftenv/bin/python")
+    return str(venv) if venv.exists() else sys.executable
 
 
 def main() -> None:
@@ -142,66 +170,88 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000_000, help="rows for the 200-feature run")
     ap.add_argument("--m", type=int, default=1_000_000, help="rows for the side-by-side run")
-    ap.add_argument("--ft-sample", type=int, default=2_000, help="featuretools cutoff rows")
+    ap.add_argument("--repeat", type=int, default=3, help="side-by-side runs (medians quoted)")
+    ap.add_argument("--ft-sample", type=int, default=300, help="featuretools cutoff rows")
+    ap.add_argument("--ft-python", default=default_ft_python(),
+                    help="interpreter with featuretools (default $CARDMIND_FT_PYTHON, "
+                         "/tmp/ftenv/bin/python when present, else this one)")
     args = ap.parse_args()
-    results: dict = {}
+    results: dict = {"load_before": os.getloadavg()}
 
     small = synth(args.m, seed=1)
     c20 = catalog20()
+    names = c20.names()
     engine_run(synth(5_000, seed=9), c20)  # warm-up: load the compiled kernels
     engine_run(synth(5_000, seed=9), catalog200())
-    t_engine, res = engine_run(small, c20)
-    t_pandas, ref = pandas_run(small)
-    rng = np.random.default_rng(0)
-    check = rng.choice(args.m, size=min(2000, args.m), replace=False)
-    worst = 0.0
-    for name in c20.names():
-        a = np.asarray(res.column(name).to_numpy(zero_copy_only=False), float)[check]
-        b = ref[name].to_numpy()[check]
-        if name.startswith("card_amount_sum"):
-            b = np.where(np.isnan(b), 0.0, b)  # pandas sums of empty windows are 0 here too
-        both = np.isnan(a) & np.isnan(b)
-        rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
-        worst = max(worst, float(np.nanmax(np.where(both, 0.0, rel))))
-    ft = featuretools_run(small, check[: args.ft_sample])
+    t_eng, t_pd = [], []
+    for _ in range(args.repeat):  # alternate, so that both see the same load
+        t, res = engine_run(small, c20)
+        t_eng.append(t)
+        t, ref = pandas_run(small)
+        t_pd.append(t)
+    ref_cols = {n: ref[n].to_numpy() for n in names}
+    for n in names:
+        if n.startswith(("card_amount_sum", "card_count")):  # empty windows: pandas NaN, ours 0
+            ref_cols[n] = np.where(np.isnan(ref_cols[n]), 0.0, ref_cols[n])
+    unequal, worst = compare(res, ref_cols, np.arange(args.m), names)
+    eng_med, pd_med = float(np.median(t_eng)), float(np.median(t_pd))
     results["side_by_side"] = {
-        "rows": args.m, "features": len(c20), "engine_s": round(t_engine, 2),
-        "pandas_s": round(t_pandas, 2), "pandas_over_engine": round(t_pandas / t_engine, 2),
+        "rows": args.m, "features": len(c20), "runs": args.repeat,
+        "engine_s": [round(x, 3) for x in t_eng], "pandas_s": [round(x, 3) for x in t_pd],
+        "engine_median_s": round(eng_med, 3), "pandas_median_s": round(pd_med, 3),
+        "pandas_over_engine": round(pd_med / eng_med, 1),
+        "values_compared": args.m * len(names), "values_unequal": unequal,
         "max_rel_diff_engine_vs_pandas": worst,
     }
-    if isinstance(ft, str):
-        results["side_by_side"]["featuretools"] = ft
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(args.m, size=min(args.ft_sample, args.m), replace=False))
+    ft = featuretools_run(small, sample, args.ft_python)
+    s = results["side_by_side"]
+    if "error" in ft:
+        s["featuretools"] = ft["error"]
     else:
-        per_row = ft[0] / min(args.ft_sample, len(check))
-        results["side_by_side"].update({
-            "featuretools_rows": min(args.ft_sample, len(check)),
-            "featuretools_s": round(ft[0], 2),
-            "featuretools_s_per_1M_rows_extrapolated": round(per_row * 1e6, 1),
-            "featuretools_over_engine_extrapolated": round(per_row * args.m / t_engine, 1),
-        })
+        vals = ft.pop("values")
+        pos = {int(r): i for i, r in enumerate(vals.column("row").to_pylist())}
+        order = np.asarray([pos[int(r)] for r in sample])
+        ft_cols = {n: np.asarray(vals.column(n).to_numpy(zero_copy_only=False), float)[order]
+                   for n in names}
+        ft_unequal, ft_worst = compare(res, ft_cols, sample, names)
+        per_row = ft["seconds"] / len(sample)
+        s["featuretools"] = {
+            "version": ft["featuretools"], "woodwork": ft["woodwork"], "pandas": ft["pandas"],
+            "rows": len(sample), "dfs_s": round(ft["seconds"], 2),
+            "s_per_1M_rows_extrapolated": round(per_row * 1e6),
+            "over_engine_extrapolated": round(per_row * args.m / eng_med),
+            "values_unequal": ft_unequal, "max_rel_diff": ft_worst,
+        }
 
     if args.n:
         big = synth(args.n, seed=2)
-        out = Path("/tmp") / "cardmind_features_batch_bench.parquet"
+        out = Path("/tmp") / f"cardmind_features_batch_bench_{os.getpid()}.parquet"
         t_big, _ = engine_run(big, catalog200(), out)  # 1M-row slices appended to Parquet
         out.unlink(missing_ok=True)
         results["batch_200"] = {"rows": args.n, "features": 200, "engine_s": round(t_big, 1),
                                 "rows_per_s": round(args.n / t_big)}
+    results["load_after"] = os.getloadavg()
 
-    s = results["side_by_side"]
+    print(f"load average before {results['load_before'][0]:.2f}, after "
+          f"{results['load_after'][0]:.2f} (1 min)")
     print(f"side by side, {s['rows']:,} authorizations, {s['features']} features (per card, "
-          f"5 windows x count/sum/mean/max):")
-    print(f"  {'engine (DuckDB)':<28}{s['engine_s']:>8.2f} s")
-    print(f"  {'pandas groupby+rolling':<28}{s['pandas_s']:>8.2f} s   "
-          f"ratio {s['pandas_over_engine']:.1f}x")
-    if "featuretools_s" in s:
-        print(f"  {'featuretools (sample)':<28}{s['featuretools_s']:>8.2f} s for "
-              f"{s['featuretools_rows']:,} rows -> ~{s['featuretools_s_per_1M_rows_extrapolated']:,.0f}"
-              f" s per 1M rows, ratio ~{s['featuretools_over_engine_extrapolated']:.0f}x")
+          f"5 windows x count/sum/mean/max), median of {s['runs']}:")
+    print(f"  {'engine (compiled)':<26}{s['engine_median_s']:>8.2f} s   runs {s['engine_s']}")
+    print(f"  {'pandas groupby+rolling':<26}{s['pandas_median_s']:>8.2f} s   runs {s['pandas_s']}"
+          f"   ratio {s['pandas_over_engine']:.1f}x")
+    print(f"  engine vs pandas: {s['values_unequal']:,} of {s['values_compared']:,} values "
+          f"differ, max relative difference {s['max_rel_diff_engine_vs_pandas']:.1e}")
+    f = s["featuretools"]
+    if isinstance(f, str):
+        print(f"  featuretools: {f}")
     else:
-        print(f"  featuretools: {s['featuretools']}")
-    print(f"  max relative difference engine vs pandas on 2,000 rows: "
-          f"{s['max_rel_diff_engine_vs_pandas']:.2e}")
+        print(f"  {'featuretools ' + f['version'] + ' DFS':<26}{f['dfs_s']:>8.2f} s for "
+              f"{f['rows']:,} cutoff rows -> ~{f['s_per_1M_rows_extrapolated']:,} s per 1M rows,"
+              f" ratio ~{f['over_engine_extrapolated']:,}x (woodwork {f['woodwork']}, pandas "
+              f"{f['pandas']}); {f['values_unequal']} of {f['rows'] * len(names):,} values "
+              f"differ from the engine")
     if "batch_200" in results:
         b = results["batch_200"]
         print(f"200 windowed features for {b['rows']:,} authorizations: {b['engine_s']:.1f} s "
@@ -209,6 +259,10 @@ def main() -> None:
     path = Path(__file__).parent / "results" / "features_batch.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(results, indent=2))
+    bad = s["values_unequal"] or (not isinstance(f, str) and f["values_unequal"])
+    if bad:
+        sys.stdout.flush()
+        raise SystemExit("values differ from the engine: see above")
 
 
 if __name__ == "__main__":
