@@ -312,9 +312,9 @@ class BatchEngine:
                 arr[idx] = pc.cast(got.column(n), pa.float64()).to_numpy(zero_copy_only=False)
                 columns[n] = arr
         if not (plan.request or plan.derived or plan.labels):  # nothing on top: no final query
-            return pa.table({n: pa.array(columns[n], from_pandas=True) for n in plan.outputs})
+            return pa.table({n: K.float_column(columns[n]) for n in plan.outputs})
         for n, arr in columns.items():
-            base = base.append_column(n, pa.array(arr, from_pandas=True))
+            base = base.append_column(n, K.float_column(arr))
         self.con.register(_BASE, base)
         try:
             return self.con.sql(final_sql).to_arrow_table()
@@ -353,8 +353,10 @@ class BatchEngine:
                                       for _, st, w, lane in swept], windows=g.windows_array(),
                                      n_lanes=L, specs=self._specs(g))
             rorder, row_start = K.order_by_key_time(row_kid, row_t, index.n)
+            scratch = cache.setdefault("__scratch", []) if cache is not None else None
             block = K.sweep_rows(ev_start, ts, val, m, codes, row_start, row_t[rorder],
-                                 row_idx[rorder], spec, n_out=n_rows, n_codes=n_codes)
+                                 row_idx[rorder], spec, n_out=n_rows, n_codes=n_codes,
+                                 scratch=scratch)
             none = row_idx[row_kid < 0]  # the entity has no events: empty windows
             for j, (name, st, _, _) in enumerate(swept):
                 if st in (K.COUNT, K.SUM, K.DISTINCT):

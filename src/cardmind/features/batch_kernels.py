@@ -215,14 +215,16 @@ class SweepSpec:
 def sweep_rows(ev_start: np.ndarray, ts: np.ndarray, val: np.ndarray, mask: np.ndarray,
                codes: np.ndarray, row_start: np.ndarray, row_t: np.ndarray,
                row_pos: np.ndarray, spec: SweepSpec, *, n_out: int,
-               n_codes: np.ndarray | None = None, blocks: int = 0) -> np.ndarray:
+               n_codes: np.ndarray | None = None, blocks: int = 0,
+               scratch: list[np.ndarray] | None = None) -> np.ndarray:
     """Features of every row, feature-major ``(features, n_out)``; row ``r`` -> ``row_pos[r]``.
 
     Events are sorted by (entity, time) with entity ``k`` owning ``[ev_start[k], ev_start[k+1])``
     (integer values); rows likewise sorted, entity ``k`` owning ``[row_start[k],
     row_start[k+1])``. Output columns no row maps to stay NaN. ``codes`` (code column x events)
     are dense dictionary codes, -1 = null, with ``n_codes`` per column. ``blocks`` > 1 splits the
-    entities into that many blocks run in parallel (default: one per thread).
+    entities into that many blocks run in parallel (default: one per thread). ``scratch``: a
+    list holding a buffer reused between calls (fresh memory is slow to fault in).
     """
     n_ids = len(ev_start) - 1
     if n_ids <= 0 or len(row_t) == 0:
@@ -234,38 +236,53 @@ def sweep_rows(ev_start: np.ndarray, ts: np.ndarray, val: np.ndarray, mask: np.n
     work = (np.diff(ev_start) + 4 * np.diff(row_start)).cumsum()
     bounds = np.searchsorted(work, np.linspace(0, work[-1], blocks + 1)[1:-1])
     bounds = np.unique(np.concatenate([[0], bounds, [n_ids]])).astype(np.int64)
-    done = _sweep(ev_start, ts, val, mask, codes, np.asarray(n_codes, np.int64), row_start,
-                  row_t, spec.windows, spec.feats, spec.specs, spec.enter_bits,
-                  spec.leave_bits, spec.last_bits, spec.queues, spec.queue_need,
-                  spec.queue_of, spec.distinct_need, bounds)
-    return _scatter(done, row_start[0], row_pos, n_out)
+    size = len(spec.feats) * len(row_t)
+    if scratch is None:
+        scratch = []
+    if not scratch or scratch[0].size < size:
+        scratch[:] = [np.empty(size)]
+    done = scratch[0][:size].reshape(len(row_t), len(spec.feats))
+    _sweep(done, ev_start, ts, val, mask, codes, np.asarray(n_codes, np.int64), row_start,
+           row_t, spec.windows, spec.feats, spec.specs, spec.enter_bits, spec.leave_bits,
+           spec.last_bits, spec.queues, spec.queue_need, spec.queue_of, spec.distinct_need,
+           bounds)
+    source = np.full(n_out, -1, np.int64)
+    source[row_pos] = np.arange(len(row_pos))
+    return _gather(done, source)
 
 
 @numba.njit(cache=True, parallel=True)
-def _scatter(done, r0, row_pos, n_out):  # pragma: no cover - compiled
-    """Rows back to their input positions (NaN where no row maps), one feature per task."""
-    F = done.shape[0]
-    R = done.shape[1]
-    out = np.empty((F, n_out))
-    full = R - r0 == n_out
-    for f in numba.prange(F):
-        if not full:
-            out[f, :] = np.nan
-        for r in range(r0, R):
-            out[f, row_pos[r]] = done[f, r]
+def _gather(done, source):  # pragma: no cover - compiled
+    """Feature-major output in input order from row-major sorted rows: output ``p`` is sorted
+    row ``source[p]`` (NaN when -1). One random read of a whole row per output, and the columns
+    are written in tiles that stay in cache."""
+    F = done.shape[1]
+    n = source.shape[0]
+    out = np.empty((F, n))
+    tile = 1024
+    for b in numba.prange((n + tile - 1) // tile):
+        p0 = b * tile
+        p1 = min(n, p0 + tile)
+        for p in range(p0, p1):
+            r = source[p]
+            if r < 0:
+                for f in range(F):
+                    out[f, p] = np.nan
+            else:
+                for f in range(F):
+                    out[f, p] = done[r, f]
     return out
 
 
 @numba.njit(cache=True, parallel=True)
-def _sweep(ev_start, ts, val, mask, codes, n_codes, row_start, row_t, wins, feats, specs,
+def _sweep(out, ev_start, ts, val, mask, codes, n_codes, row_start, row_t, wins, feats, specs,
            enter_bits, leave_bits, last_bits, queues, queue_need, queue_of, distinct_need,
            bounds):  # pragma: no cover - compiled
-    # Output in sorted row order, feature-major: every feature is written sequentially.
+    # Output in sorted row order, row-major: a row's features are written together.
     F = feats.shape[0]
     W = wins.shape[0]
     S = specs.shape[0]
     Q = queues.shape[0]
-    out = np.empty((F, row_t.shape[0]))
     nan = np.nan
     nl = 0
     for b in range(63):
@@ -418,7 +435,7 @@ def _sweep(ev_start, ts, val, mask, codes, n_codes, row_start, row_t, wins, feat
                         base = cum_n[0] - out_n[w, 0]
                         if base > 0:
                             v = (cum_n[ln] - out_n[w, ln]) / base
-                    out[f, r] = v
+                    out[r, f] = v
             for s in range(S):  # leave the distinct counters at zero for the next entity
                 for w in range(W):
                     if distinct_need[s, w]:
@@ -428,3 +445,19 @@ def _sweep(ev_start, ts, val, mask, codes, n_codes, row_start, row_t, wins, feat
                             if c >= 0:
                                 dcount[j, c] = 0
     return out
+
+
+def float_column(x: np.ndarray) -> pa.Array:
+    """A float64 Arrow array on ``x``'s memory (no copy), NaN as null.
+
+    >>> float_column(np.array([1.5, np.nan])).to_pylist()
+    [1.5, None]
+    """
+    x = np.ascontiguousarray(x, np.float64)
+    nan = np.isnan(x)
+    n_null = int(nan.sum())
+    if not n_null:
+        return pa.array(x)
+    bitmap = np.packbits(~nan, bitorder="little")
+    return pa.Array.from_buffers(pa.float64(), len(x), [pa.py_buffer(bitmap), pa.py_buffer(x)],
+                                 null_count=n_null)
