@@ -104,6 +104,21 @@ class CreditConfig(_Group):
     self_installment_rate: float = 0.03  # customers converting without an offer
     statement_installment_min_yuan: int = 3000
     statement_offer_rate: float = 0.25
+    # Randomised pricing experiment on installment offers (purchase and statement): a share of the
+    # offers gets 10-50 % off the fee schedule (issuers run such 费率折扣 promotions), so an offer
+    # log shows how acceptance responds to price. Drawn from its own random stream; 0 = no test.
+    installment_price_test_share: float = 0.5
+    installment_max_discount_pct: int = 50
+    # Logit gain of a 100 % discount for a 10,000-yuan/month earner (x sqrt(10,000 / income),
+    # clipped 0.5-2x): 50 % off lifts a 20 % taker to ~47 %. An assumption (no public elasticity).
+    installment_price_sensitivity: float = 2.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 10 <= self.installment_max_discount_pct <= 90:
+            raise ValueError(
+                f"installment_max_discount_pct must be in 10..90, got {self.installment_max_discount_pct}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

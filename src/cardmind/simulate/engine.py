@@ -69,8 +69,13 @@ from cardmind.simulate.scenarios.base import EpisodeLog, MonthContext, Scenario
 from cardmind.simulate.spending import (
     INSTALLMENT_PERIOD_P,
     INSTALLMENT_PERIODS,
+    discounted_fee_bp,
+    draw_discounts,
     genuine_month,
     installment_fee_bp,
+    price_sensitivity,
+    priced_probability,
+    purchase_accept_probability,
 )
 
 Progress = Callable[[int, int, str], None]
@@ -358,6 +363,14 @@ class _Run:
             )
         )
         mf[:, MF_SI_FRAC] = rng.uniform(0.3, 1.0, n)
+        # statement offers of the pricing experiment (own stream: the draws above are unchanged)
+        cr = self.cfg.credit
+        list_prob = mf[:, MF_SI_PROB].copy()
+        pct = draw_discounts(_rng(self.cfg.seed, 7, k), n, cr)
+        mi[:, MI_SI_FEE_BP] = discounted_fee_bp(mi[:, MI_SI_FEE_BP], pct)
+        sens = price_sensitivity(wd, np.arange(n), cr.installment_price_sensitivity)
+        mf[:, MF_SI_PROB] = priced_probability(list_prob, sens, pct)
+        self._si_list_prob = list_prob
         return mi, mf
 
     def raise_lines(self, rng: np.random.Generator, first_day: int, alive: np.ndarray) -> None:
@@ -396,7 +409,9 @@ class _Run:
         st = self.ledger.state
         self.raise_lines(_rng(cfg.seed, 6, k), first, alive)
         headroom = (st[:, LIMIT] - st[:, BAL] - st[:, INST_OUT]) / np.maximum(st[:, LIMIT], 1)
-        genuine = genuine_month(rng, wd, cfg, first, n_days, alive, headroom)
+        genuine = genuine_month(
+            rng, wd, cfg, first, n_days, alive, headroom, offer_rng=_rng(cfg.seed, 8, k)
+        )
         ctx = MonthContext(
             rng=rng,
             month=k,
@@ -429,7 +444,8 @@ class _Run:
         ev = take(ev, sort_order(ev, np.flatnonzero(now)))  # this month, by card then time
         out = self.ledger.run_month(ev, (mi, mf), month_end_ts=end_ts)
         self.flush()  # one month in flight: bounded memory, parts written in month order
-        self._pending = self.pool.submit(self.write_month, k, ev, out, mi, mf[:, MF_SI_PROB])
+        si_prob = np.column_stack([mf[:, MF_SI_PROB], self._si_list_prob])  # offered, list price
+        self._pending = self.pool.submit(self.write_month, k, ev, out, mi, si_prob)
         return carry
 
     def write_month(self, k: int, ev, out, mi, si_prob) -> None:
@@ -622,7 +638,19 @@ class _Run:
         so = np.flatnonzero(st["si_offered"][wst] == 1)
         so_cards = wst[so]
         n_off = len(off) + len(so)
-        mf_prob = si_prob[so_cards] if len(so) else np.zeros(0)
+        mf_prob = si_prob[so_cards, 0] if len(so) else np.zeros(0)
+        off_card = card[off]
+        cr = self.cfg.credit
+        offer_cards = np.concatenate([off_card, so_cards]).astype(np.int64)
+        list_fee = np.concatenate(
+            [installment_fee_bp(periods[off]), installment_fee_bp(mi[so_cards, MI_SI_PERIODS])]
+        )
+        list_prob = np.concatenate(
+            [
+                purchase_accept_probability(self.world, off_card, ev["amount"][order][off]),
+                si_prob[so_cards, 1] if len(so) else np.zeros(0),
+            ]
+        )
         self.write(
             "truth_installment_offers",
             {
@@ -642,6 +670,11 @@ class _Run:
                 ),
                 "fee_rate_bp": np.concatenate([fee_bp[off], mi[so_cards, MI_SI_FEE_BP]]).astype(
                     np.int32
+                ),
+                "list_fee_rate_bp": list_fee.astype(np.int32),
+                "list_accept_probability": list_prob,
+                "price_sensitivity": price_sensitivity(
+                    self.world, offer_cards, cr.installment_price_sensitivity
                 ),
                 "accept_probability": np.concatenate([ev["inst_prob"][order][off], mf_prob]),
                 "accepted": np.concatenate(

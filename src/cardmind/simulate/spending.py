@@ -79,7 +79,7 @@ def _sigmoid(x):
 
 
 def purchase_accept_probability(world: World, card: np.ndarray, amount: np.ndarray) -> np.ndarray:
-    """True probability that a customer accepts an installment offer on a purchase."""
+    """True probability that a customer accepts an installment offer on a purchase at list price."""
     p = world.people
     return _sigmoid(
         -3.0
@@ -87,6 +87,56 @@ def purchase_accept_probability(world: World, card: np.ndarray, amount: np.ndarr
         + 2.5 * p["offer_responsiveness"][card]
         + 0.5 * np.log(np.maximum(amount, 1) / 500_000)
     )
+
+
+def price_sensitivity(world: World, card: np.ndarray, scale: float) -> np.ndarray:
+    """Logit gain of a 100 % fee discount for each card's holder (the pricing experiment).
+
+    ``scale`` x sqrt(10,000 yuan / monthly income), clipped to 0.5-2 x ``scale``: lower incomes
+    respond more to price.
+    """
+    income = world.people["income_fen"][card].astype(np.float64)
+    return scale * np.clip(np.sqrt(1_000_000 / np.maximum(income, 1.0)), 0.5, 2.0)
+
+
+def draw_discounts(rng: np.random.Generator, n: int, cr) -> np.ndarray:
+    """Fee discount (percent off the schedule) of ``n`` offers of the randomised pricing test.
+
+    A share ``cr.installment_price_test_share`` of the offers gets a discount drawn uniformly from
+    10, 20, ... ``cr.installment_max_discount_pct`` %; the others are at the schedule (0). The draws
+    come from the experiment's own random stream, so the rest of the simulation draws as before.
+
+    >>> from types import SimpleNamespace
+    >>> cr = SimpleNamespace(installment_price_test_share=1.0, installment_max_discount_pct=30)
+    >>> sorted(set(draw_discounts(np.random.default_rng(0), 1000, cr).tolist()))
+    [10, 20, 30]
+    """
+    test = rng.random(n) < cr.installment_price_test_share
+    steps = max(cr.installment_max_discount_pct // 10, 1)
+    pct = rng.integers(1, steps + 1, n) * 10
+    return np.where(test, pct, 0).astype(np.int32)
+
+
+def discounted_fee_bp(fee_bp: np.ndarray, pct: np.ndarray) -> np.ndarray:
+    """Schedule fee less ``pct`` percent, rounded half up to whole basis points.
+
+    >>> discounted_fee_bp(np.array([75, 70, 66]), np.array([0, 50, 30])).tolist()
+    [75, 35, 46]
+    """
+    return (np.asarray(fee_bp, np.int64) * (100 - np.asarray(pct, np.int64)) + 50) // 100
+
+
+def priced_probability(p_list: np.ndarray, sensitivity: np.ndarray, pct: np.ndarray) -> np.ndarray:
+    """Acceptance probability at a discount: logit(p at list price) + sensitivity x discount.
+
+    Offers at the schedule keep ``p_list`` exactly (so a run without discounts is unchanged).
+
+    >>> priced_probability(np.array([0.2, 0.2]), np.array([3.0, 3.0]), np.array([0, 50])).round(3).tolist()
+    [0.2, 0.528]
+    """
+    p = np.clip(p_list, 1e-12, 1 - 1e-12)
+    gained = _sigmoid(np.log(p / (1 - p)) + sensitivity * np.asarray(pct) / 100)
+    return np.where(np.asarray(pct) > 0, gained, p_list)
 
 
 def genuine_month(
@@ -97,11 +147,13 @@ def genuine_month(
     n_days: int,
     alive: np.ndarray,
     headroom: np.ndarray | None = None,
+    offer_rng: np.random.Generator | None = None,
 ) -> Events:
     """Candidate genuine events of the month starting at ``start_day``.
 
     ``headroom`` (available credit / limit at the start of the month) damps the activity of
     cards near their limit: people whose card is maxed out use it less (and other cards more).
+    ``offer_rng`` draws the installment pricing experiment's discounts (none without it).
     """
     sp = cfg.spending
     n = world.n_cards
@@ -194,11 +246,17 @@ def genuine_month(
     eligible = amount >= cr.purchase_installment_min_yuan * 100
     offered = eligible & (rng.random(m) < cr.purchase_offer_rate)
     prob = np.where(offered, purchase_accept_probability(world, card, amount), 0.0)
+    pct = np.zeros(m, dtype=np.int32)
+    if offer_rng is not None:  # the pricing experiment: own stream, discounts on offered purchases
+        pct = np.where(offered, draw_discounts(offer_rng, m, cr), 0)
+        sens = price_sensitivity(world, card, cr.installment_price_sensitivity)
+        prob = np.where(offered, priced_probability(prob, sens, pct), 0.0)
     accept = offered & (rng.random(m) < prob)
     prop = world.people["installment_propensity"][card]
     self_conv = eligible & ~offered & (rng.random(m) < cr.self_installment_rate * (1 + 3 * prop))
     periods = rng.choice(INSTALLMENT_PERIODS, size=m, p=INSTALLMENT_PERIOD_P)
     inst = np.where(offered, INST_OFFERED, np.where(self_conv, INST_SELF, 0)).astype(np.int8)
+    fee_bp = np.where(offered, discounted_fee_bp(installment_fee_bp(periods), pct), installment_fee_bp(periods))
 
     ev = make_events(
         m,
@@ -215,7 +273,7 @@ def genuine_month(
         inst=inst,
         inst_accept=accept | self_conv,
         inst_periods=np.where(inst > 0, periods, 0),
-        inst_fee_bp=np.where(inst > 0, installment_fee_bp(periods), 0),
+        inst_fee_bp=np.where(inst > 0, fee_bp, 0),
         inst_prob=prob,
     )
 
