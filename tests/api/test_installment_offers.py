@@ -7,14 +7,16 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.api.conftest import headers
 
-from cardmind.decisions.installment_offer import InstallmentOfferService
+from cardmind.decisions.installment_offer import InstallmentOfferService, build_offer_index
 from cardmind.models.installment import InstallmentModel, offer_table
 
 
 @pytest.fixture(scope="module")
-def service(tiny_dataset):
+def service(tiny_dataset, tmp_path_factory):
     t = offer_table(tiny_dataset)
-    return InstallmentOfferService(InstallmentModel(n_estimators=30).fit(t, t["accepted"].astype(int)), tiny_dataset)
+    path = tmp_path_factory.mktemp("idx") / "index.duckdb"
+    build_offer_index(tiny_dataset, path)
+    return InstallmentOfferService(InstallmentModel(n_estimators=30).fit(t, t["accepted"].astype(int)), path)
 
 
 @pytest.fixture
@@ -32,6 +34,10 @@ def test_offer_and_errors(offers_client, tiny_dataset):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["source_id"] == auth and (body["offered"] or body["reason_zh"])
+    if body["offered"]:
+        assert body["expected_net_fen"] == pytest.approx(
+            body["expected_revenue_fen"] - body["expected_loss_fen"] - body["expected_funding_fen"], abs=2)
+        assert body["discount_pct"] in (0, 10, 20, 30, 40, 50) and 0 < body["pd_12m"] <= 1
     r = offers_client.post("/v1/installment-offers", json={"kind": "statement", "source_id": "nope"}, headers=headers("analyst"))
     assert r.status_code == 404 and "no statement with id 'nope'" in r.json()["message"]
     assert offers_client.post("/v1/installment-offers", json={"kind": "loan", "source_id": "x"},

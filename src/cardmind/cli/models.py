@@ -1,4 +1,4 @@
-"""``cardmind train fraud``, ``cardmind evaluate`` and ``cardmind models list|describe|promote``."""
+"""``cardmind train fraud``, ``cardmind evaluate [fraud]`` and ``cardmind models list|describe|promote``."""
 
 from __future__ import annotations
 
@@ -119,24 +119,30 @@ def train_fraud_command(
     typer.echo(json.dumps({k: metrics[k] for k in ("auc", "ap", "cp_at_k", "recall_at_fpr")}))
 
 
-@app.command("evaluate")
-def evaluate_command(
-    data: Path = DATA,
-    out: Path = OUT,
-    prequential: int = PREQUENTIAL,
-    k: int = typer.Option(100, help="k of Card Precision@k."),
-    test_days: int = TEST_DAYS,
-    delay_days: int = DELAY_DAYS,
-    valid_days: int = VALID_DAYS,
-    calib_days: int = CALIB_DAYS,
-    warmup_days: int = WARMUP_DAYS,
-    rounds: int = ROUNDS,
-    top_features: int = TOP,
-    features: str = FEATURES,
-    threads: int = THREADS,
-    imbalance: str = IMBALANCE,
+evaluate_app = typer.Typer(
+    help="Evaluate models (评估模型). `cardmind evaluate --data DIR` (no subcommand) is the fraud "
+    "evaluation, the same as `cardmind evaluate fraud --data DIR`.",
+)
+app.add_typer(evaluate_app, name="evaluate")
+FRAUD_DATA = typer.Option(None, "--data", help="Dataset folder (simulated or ingested).")
+
+
+def _evaluate_fraud(
+    data: Path,
+    out: Path | None,
+    prequential: int,
+    k: int,
+    test_days: int,
+    delay_days: int,
+    valid_days: int,
+    calib_days: int,
+    warmup_days: int,
+    rounds: int,
+    top_features: int,
+    features: str,
+    threads: int,
+    imbalance: str,
 ) -> None:
-    """Evaluate the fraud model against logistic and rules baselines (评估欺诈模型)."""
     from cardmind.dataset import Dataset
     from cardmind.errors import InvalidInput
     from cardmind.models.fraud import build_training_table, evaluate_fraud, fraud_candidates
@@ -168,6 +174,57 @@ def evaluate_command(
         h = m.headline()
         typer.echo(f"{name:<9} " + "  ".join(f"{key}={val:.3f}" for key, val in h.items()))
     typer.echo(f"report: {path}")
+
+
+
+
+@evaluate_app.callback(invoke_without_command=True)
+def evaluate_command(
+    ctx: typer.Context,
+    data: Path = FRAUD_DATA,
+    out: Path = OUT,
+    prequential: int = PREQUENTIAL,
+    k: int = typer.Option(100, help="k of Card Precision@k."),
+    test_days: int = TEST_DAYS,
+    delay_days: int = DELAY_DAYS,
+    valid_days: int = VALID_DAYS,
+    calib_days: int = CALIB_DAYS,
+    warmup_days: int = WARMUP_DAYS,
+    rounds: int = ROUNDS,
+    top_features: int = TOP,
+    features: str = FEATURES,
+    threads: int = THREADS,
+    imbalance: str = IMBALANCE,
+) -> None:
+    """Without a subcommand: evaluate the fraud model against logistic and rules baselines."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if data is None:
+        raise typer.BadParameter("Missing option '--data' (or name a subcommand: fraud, installment).")
+    _evaluate_fraud(data, out, prequential, k, test_days, delay_days, valid_days, calib_days, warmup_days,
+                    rounds, top_features, features, threads, imbalance)
+
+
+@evaluate_app.command("fraud")
+def evaluate_fraud_command(
+    data: Path = DATA,
+    out: Path = OUT,
+    prequential: int = PREQUENTIAL,
+    k: int = typer.Option(100, help="k of Card Precision@k."),
+    test_days: int = TEST_DAYS,
+    delay_days: int = DELAY_DAYS,
+    valid_days: int = VALID_DAYS,
+    calib_days: int = CALIB_DAYS,
+    warmup_days: int = WARMUP_DAYS,
+    rounds: int = ROUNDS,
+    top_features: int = TOP,
+    features: str = FEATURES,
+    threads: int = THREADS,
+    imbalance: str = IMBALANCE,
+) -> None:
+    """Evaluate the fraud model against logistic and rules baselines (评估欺诈模型)."""
+    _evaluate_fraud(data, out, prequential, k, test_days, delay_days, valid_days, calib_days, warmup_days,
+                    rounds, top_features, features, threads, imbalance)
 
 
 @models_app.command("list")

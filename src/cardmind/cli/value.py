@@ -22,12 +22,14 @@ def _group(name: str, help_text: str) -> typer.Typer:
 report_app = _group("report", "Write reports (报告).")
 train_app = _group("train", "Train models (训练模型).")
 installment_app = _group("installment", "Installment propensity (分期推荐).")
+evaluate_app = _group("evaluate", "Evaluate models (评估模型).")
 DATA = typer.Option(..., "--data", help="Dataset folder (simulated or imported).")
 TIERS = typer.Option(None, "--tiers", help="Tier rules YAML (default: packaged tiers.yaml).")
 CONFIG = typer.Option(None, "--config", help="Profit parameters YAML (default: packaged value.yaml).")
 HTML_OUT = typer.Option(..., "--out", help="HTML file to write.")
 PARQUET_OUT = typer.Option(..., "--out", help="Parquet file to write (customer_id, tier, value, context).")
 MODEL_OUT = typer.Option(None, "--out", help="Model folder (default: $CARDMIND_HOME/models/installment).")
+INDEX_OUT = typer.Option(None, "--out", help="Index file (default: $CARDMIND_HOME/serve/installment-index.duckdb).")
 value_app = typer.Typer(help="Customer value and tiers (客户价值分层).", no_args_is_help=True)
 app.add_typer(value_app, name="value")
 
@@ -95,22 +97,51 @@ def value_evaluate(data: Path = DATA, config: Path = CONFIG) -> None:
 def train_installment(
     data: Path = DATA,
     out: Path = MODEL_OUT,
+    index: bool = typer.Option(True, help="Also write the offer index of this dataset for the API."),
 ) -> None:
     """Train the installment propensity model on the whole offer log (LightGBM text model + JSON)."""
+    from cardmind.decisions.installment_offer import build_offer_index, default_index_path
     from cardmind.models.installment import InstallmentModel, offer_table
     from cardmind.settings import get_settings
 
     t = offer_table(data)
     model = InstallmentModel().fit(t, t["accepted"].astype(int))
     folder = out or get_settings().home / "models" / "installment"
-    model.save(folder)
+    model.save(folder, metadata={"trained_on": str(data), "n_offers": len(t), "accept_rate": float(t["accepted"].mean()),
+                                 "pd": t.attrs.get("pd_info", {})})
     typer.echo(f"trained on {len(t):,} logged offers ({t['accepted'].mean():.1%} accepted); saved to {folder}")
+    if index:
+        meta = build_offer_index(data, default_index_path())
+        typer.echo(f"offer index of {meta['sources']:,} purchases and statements written to {default_index_path()}")
+
+
+@installment_app.command("index")
+def installment_index(data: Path = DATA, out: Path = INDEX_OUT) -> None:
+    """Write the offer index the API reads (one DuckDB file; point lookups by id)."""
+    from cardmind.decisions.installment_offer import build_offer_index, default_index_path
+
+    path = out or default_index_path()
+    meta = build_offer_index(data, path)
+    typer.echo(f"{meta['sources']:,} purchases and statements indexed in {meta['build_seconds']} s "
+               f"(PD: {meta['pd']['pd_source']}); written to {path}")
+
+
+def _evaluate_installment(data: Path, offer_share: float) -> None:
+    from cardmind.models.installment import evaluate_installment, evaluation_table
+
+    typer.echo(evaluation_table(evaluate_installment(data, offer_share=offer_share)))
+
+
+SHARE = typer.Option(0.2, "--offer-share", help="Share of the test candidates each policy may make an offer to.")
+
+
+@evaluate_app.command("installment")
+def evaluate_installment_command(data: Path = DATA, offer_share: float = SHARE) -> None:
+    """Installment offers: the model choosing terms vs "offer everyone above amount X" (simulator truth)."""
+    _evaluate_installment(data, offer_share)
 
 
 @installment_app.command("evaluate")
-def evaluate_installment_command(data: Path = DATA) -> None:
-    """Time-split evaluation and targeting vs "offer everyone above amount X" (true probabilities)."""
-    from cardmind.models.installment import evaluate_installment
-
-    for k, v in evaluate_installment(data).items():
-        typer.echo(f"{k:<40} {v:,.3f}" if isinstance(v, float) else f"{k:<40} {v:,}")
+def installment_evaluate_command(data: Path = DATA, offer_share: float = SHARE) -> None:
+    """Same as ``cardmind evaluate installment``."""
+    _evaluate_installment(data, offer_share)
