@@ -1,9 +1,9 @@
 """Installment offers (分期推荐) for one authorization or statement, by id.
 
 The service reads a **persisted offer index** (:func:`build_offer_index`): one DuckDB file with the
-dataset's approved purchases and statements (amount before any conversion, limit), card statuses
-and days past due, the customers' monthly behaviour, the cards' monthly PD and their plans, each
-keyed for point lookups. It is built once per dataset (``cardmind installment index``, or by
+dataset's approved purchases and statements (amount before any conversion, limit), and one profile
+row per card (status, days past due, the customer's monthly behaviour, the card's monthly PD, its
+plans and earlier offers), each keyed by a single column so DuckDB answers from its ART index. It is built once per dataset (``cardmind installment index``, or by
 ``cardmind train installment``) and opened read-only at start-up in milliseconds; every request
 then reads its few rows by key.
 
@@ -34,7 +34,7 @@ from cardmind.models.installment import FEATURES, InstallmentModel, fee_bp, term
 from cardmind.models.installment_risk import OfferEconomics, card_month_pd
 
 KINDS = ("purchase", "statement")
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 REFUSALS = {
     "closed": ("ACCOUNT_CLOSED", "The account is closed.", "账户已销户。"),
     "charged_off": ("ACCOUNT_CHARGED_OFF", "The account is charged off.", "账户已核销。"),
@@ -108,11 +108,14 @@ CREATE TABLE idx.card_profile AS
   pl AS (SELECT card_token, list(created_at ORDER BY created_at) AS plan_ts,
                 list(source_id ORDER BY created_at) AS plan_src
          FROM {plans} AS q GROUP BY 1),
+  ol AS (SELECT card_token, list(offered_at ORDER BY offered_at) AS offer_ts,
+                list(source_id ORDER BY offered_at) AS offer_src, list(accepted ORDER BY offered_at) AS offer_acc
+         FROM {offers} AS o GROUP BY 1),
   last AS (SELECT card_token, arg_max(days_past_due, statement_date) AS dpd FROM statements GROUP BY 1)
   SELECT c.card_token, c.status, coalesce(last.dpd, 0) AS dpd, cml.months, cml.n, cml.spend, cml.revolving,
-         cml.month_dpd, pdl.pd_months, pdl.pd, pl.plan_ts, pl.plan_src
+         cml.month_dpd, pdl.pd_months, pdl.pd, pl.plan_ts, pl.plan_src, ol.offer_ts, ol.offer_src, ol.offer_acc
   FROM cards c LEFT JOIN last USING (card_token) LEFT JOIN cml ON cml.customer_id = c.customer_id
-  LEFT JOIN pdl USING (card_token) LEFT JOIN pl USING (card_token);
+  LEFT JOIN pdl USING (card_token) LEFT JOIN pl USING (card_token) LEFT JOIN ol USING (card_token);
 CREATE UNIQUE INDEX sources_key ON idx.sources (source_id);
 CREATE UNIQUE INDEX card_profile_key ON idx.card_profile (card_token);
 """
@@ -144,7 +147,11 @@ def build_offer_index(data: str | Path | Dataset, path: str | Path) -> dict:
     plans = "installment_plans" if ds.has("installment_plans") else \
         ("(SELECT NULL::VARCHAR AS card_token, NULL::VARCHAR AS kind, NULL::VARCHAR AS source_id, "
          "NULL::BIGINT AS principal_fen, NULL::TIMESTAMPTZ AS created_at WHERE false)")
-    for stmt in _INDEX_SQL.replace("{plans}", plans).strip().split(";\n"):
+    offers = "truth_installment_offers" if ds.has("truth_installment_offers") else \
+        ("(SELECT NULL::VARCHAR AS card_token, NULL::TIMESTAMPTZ AS offered_at, NULL::VARCHAR AS source_id, "
+         "NULL::BOOLEAN AS accepted WHERE false)")
+    sql = _INDEX_SQL.replace("{plans}", plans).replace("{offers}", offers)
+    for stmt in sql.strip().split(";\n"):
         con.execute(stmt)
     meta = {"version": INDEX_VERSION, "dataset": str(Path(ds.path).resolve()), "fingerprint": dataset_fingerprint(ds),
             "sources": con.execute("SELECT count(*) FROM idx.sources").fetchone()[0],
@@ -230,9 +237,9 @@ class InstallmentOfferService:
             raise UnknownSource(f"no {kind} with id {source_id!r}")
         _, card, ts, amount, limit = s
         prof = self._one("SELECT status, dpd, months, n, spend, revolving, month_dpd, pd_months, pd, plan_ts, "
-                         "plan_src FROM card_profile WHERE card_token = ?", [card])
-        status, dpd_now, months, ns, spends, revs, dpds, pd_months, pds, plan_ts, plan_src = prof or (
-            "active", 0, None, None, None, None, None, None, None, None, None)
+                         "plan_src, offer_ts, offer_src, offer_acc FROM card_profile WHERE card_token = ?", [card])
+        (status, dpd_now, months, ns, spends, revs, dpds, pd_months, pds, plan_ts, plan_src, offer_ts, offer_src,
+         offer_acc) = prof or ("active", 0, *([None] * 12))
         refusal = status if status in REFUSALS else ("delinquent" if (dpd_now or 0) > 0 else None)
         ts = pd.Timestamp(ts).tz_convert("Asia/Shanghai")  # a cursor does not keep the session time zone
         prev = _previous_month(ts)
@@ -241,11 +248,14 @@ class InstallmentOfferService:
             i = months.index(prev)
             n, spend, revolving, dpd = ns[i], spends[i], revs[i], dpds[i]
         plans = sum(1 for t, src in zip(plan_ts or (), plan_src or (), strict=True) if t < ts and src != source_id)
+        earlier = [acc for t, src, acc in zip(offer_ts or (), offer_src or (), offer_acc or (), strict=True)
+                   if t < ts and src != source_id]
         pd_12m = float(pds[pd_months.index(prev)]) if pd_months and prev in pd_months else self._fallback_pd
         row = {"amount_fen": float(amount), "is_statement": float(kind == "statement"),
                "amount_to_limit": amount / max(limit or 1, 1), "limit_fen": float(limit or 0), "hour": ts.hour,
                "prev_purchases": n, "prev_spend_fen": float(spend or 0), "prev_revolving_fen": float(revolving or 0),
-               "prev_max_dpd": dpd or 0, "prev_plans": plans, "pd_12m": pd_12m}
+               "prev_max_dpd": dpd or 0, "prev_plans": plans,
+               "prev_offers": len(earlier), "prev_offers_accepted": sum(bool(a) for a in earlier), "pd_12m": pd_12m}
         return row, refusal
 
     def offer(self, kind: str, source_id: str) -> OfferDecision:
