@@ -76,9 +76,13 @@ def value_tiers(
     typer.echo(f"tiers written to {out}")
 
 
+SCHEME = typer.Option("out_of_time", "--scheme", help="out_of_time (earlier window -> later window, held-out "
+                      "customers) or random_customers (same window, random customer split).")
+
+
 @value_app.command("evaluate")
-def value_evaluate(data: Path = DATA, config: Path = CONFIG) -> None:
-    """Forward-value model: features months 1..h, target months h+1..end annualised; holdout metrics."""
+def value_evaluate(data: Path = DATA, config: Path = CONFIG, scheme: str = SCHEME) -> None:
+    """Forward-value model vs "past profit continues" on held-out customers (out of time by default)."""
     from cardmind.dataset import Dataset
     from cardmind.models.value.config import load_value_config
     from cardmind.models.value.metrics import monthly_metrics
@@ -88,7 +92,13 @@ def value_evaluate(data: Path = DATA, config: Path = CONFIG) -> None:
     latent = None
     if ds.has("truth_customers"):  # evaluation only: the simulator's latent value trait
         latent = ds.read("truth_customers", ["customer_id", "value"]).to_pandas().set_index("customer_id")["value"]
-    result = evaluate_value(monthly_metrics(ds), load_value_config(config), latent=latent)
+    from cardmind.errors import InvalidInput
+
+    try:
+        result = evaluate_value(monthly_metrics(ds), load_value_config(config), latent=latent, scheme=scheme)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    typer.echo(f"scheme: {scheme}")
     for name, m in result.items():
         typer.echo(f"{name:<12} " + "  ".join(f"{k} {v:,.3f}" for k, v in m.items()))
 

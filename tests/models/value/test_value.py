@@ -135,7 +135,34 @@ def test_evaluate_value_reports_model_and_baseline(tiny_metrics, tiny_dataset):
     from cardmind.models.value.model import evaluate_value
 
     latent = Dataset(tiny_dataset).read("truth_customers").to_pandas().set_index("customer_id")["value"]
-    r = evaluate_value(tiny_metrics, load_value_config(), latent=latent)
+    r = evaluate_value(tiny_metrics, load_value_config(), latent=latent, scheme="random_customers")
     assert set(r) == {"model", "past_profit"}
     assert r["model"]["n_test"] > 100 and -1 <= r["model"]["spearman_latent"] <= 1
     assert r["model"]["mae_yuan"] < r["past_profit"]["mae_yuan"]
+
+
+def test_out_of_time_evaluation_holds_out_period_and_customers(tiny_metrics, monkeypatch):
+    from cardmind.models.value import model as vm
+
+    seen = {}
+    fit = vm.ValueModel.fit
+
+    def spy(self, x, y):
+        seen["train"] = set(x.index)
+        return fit(self, x, y)
+
+    monkeypatch.setattr(vm.ValueModel, "fit", spy)
+    predict = vm.ValueModel.predict
+    monkeypatch.setattr(vm.ValueModel, "predict", lambda self, x: seen.update(test=set(x.index)) or predict(self, x))
+    windows = []
+    frame = vm.window_frame
+    monkeypatch.setattr(vm, "window_frame", lambda m, c, f, t: windows.append((f, t)) or frame(m, c, f, t))
+    r = vm.evaluate_value(tiny_metrics, load_value_config())
+    w = len(tiny_metrics.months) // 3
+    train_w, test_w = windows
+    assert max(train_w[0]) < min(test_w[0]) and max(train_w[1]) < min(test_w[1]) and len(train_w[0]) == w
+    assert r["model"]["n_train"] == len(seen["train"]) and r["model"]["n_test"] == len(seen["test"]) > 50
+    assert not seen["train"] & seen["test"]  # no test customer was seen in training
+    assert np.isfinite(r["model"]["mae_yuan"])
+    with pytest.raises(ValueError, match="scheme must be one of"):
+        vm.evaluate_value(tiny_metrics, load_value_config(), scheme="nope")
