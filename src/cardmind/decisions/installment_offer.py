@@ -207,7 +207,8 @@ class InstallmentOfferService:
         self.economics = economics or OfferEconomics.from_value_config()
         self.index = Path(index)
         self.metadata = index_metadata(self.index)
-        self._root = duckdb.connect(str(self.index), read_only=True)
+        # point lookups gain nothing from parallel scans: one thread per query keeps them short
+        self._root = duckdb.connect(str(self.index), read_only=True, config={"threads": 1})
         self._root.execute("SET TimeZone = 'Asia/Shanghai'")
         self._local = threading.local()
         self._fallback_pd = float(self.metadata.get("pd", {}).get("portfolio_pd_12m", 0.02))
