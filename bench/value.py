@@ -82,12 +82,12 @@ def bench_offer_api(data: str, requests: int, workdir: Path) -> dict[str, float]
     t0 = time.perf_counter()
     build_offer_index(data, index)
     build_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    service = InstallmentOfferService(model, index)
-    startup_s = time.perf_counter() - t0
     with duckdb.connect(str(index), read_only=True) as con:
         ids = con.execute(f"SELECT kind, source_id FROM sources USING SAMPLE reservoir({int(requests)} ROWS) "
                           "REPEATABLE (0)").fetchall()
+    t0 = time.perf_counter()
+    service = InstallmentOfferService(model, index)
+    startup_s = time.perf_counter() - t0
     svc = []
     for kind, sid in ids:
         t0 = time.perf_counter()

@@ -48,3 +48,21 @@ def test_offer_and_errors(offers_client, tiny_dataset):
 def test_not_configured_is_409(client):
     r = client.post("/v1/installment-offers", json={"kind": "purchase", "source_id": "A1"}, headers=headers("scoring"))
     assert r.status_code == 409 and "not configured" in r.json()["message"]
+
+
+def test_served_from_the_dataset_and_trained_model(engine, keystore, tiny_dataset, cardmind_home, monkeypatch):
+    """With CARDMIND_SERVE_DATA and a trained model the app builds the offer index once and serves."""
+    from cardmind.api import create_app
+    from cardmind.decisions.installment_offer import default_index_path
+
+    t = offer_table(tiny_dataset)
+    InstallmentModel(n_estimators=20).fit(t, t["accepted"].astype(int)).save(cardmind_home / "models" / "installment")
+    monkeypatch.setenv("CARDMIND_SERVE_DATA", str(tiny_dataset))
+    sid = t.loc[t["kind"] == "statement", "source_id"].iloc[0]
+    stamps = []
+    for _ in range(2):  # the second start reuses the index
+        with TestClient(create_app(engine=engine, keys=keystore), raise_server_exceptions=False) as c:
+            r = c.post("/v1/installment-offers", json={"kind": "statement", "source_id": sid}, headers=headers("scoring"))
+            assert r.status_code == 200, r.text
+        stamps.append(default_index_path(cardmind_home).stat().st_mtime_ns)
+    assert stamps[0] == stamps[1]

@@ -71,6 +71,15 @@ def setup(app: FastAPI) -> None:
 
         index = ensure_offer_index(data, default_index_path(app.state.settings.home))
         app.state.installment_offers = InstallmentOfferService(InstallmentModel.load(folder), index)
+        app.state.installment_offers_owned = True
+
+
+def teardown(app: FastAPI) -> None:
+    """Close the offer index when this app opened it."""
+    service = getattr(app.state, "installment_offers", None)
+    if service is not None and getattr(app.state, "installment_offers_owned", False):
+        service.close()
+        app.state.installment_offers = None
 
 
 @router.post("/installment-offers", response_model=OfferResponse, responses=error_responses(400, 401, 403, 404, 409, 422))
