@@ -95,7 +95,8 @@ def bench_offer_api(data: str, requests: int, workdir: Path) -> dict[str, float]
         svc.append(time.perf_counter() - t0)
     os.environ.setdefault("CARDMIND_PAN_KEY", "bench-key")
     app = create_app(engine=None, build_engine=False, keys=KeyStore(env_keys=parse_env_keys("bench-key-0123456789abcdef:scoring")))
-    app.state.installment_offers = service
+    service.close()
+    app.state.installment_offers = service = InstallmentOfferService(model, index)  # cold card-profile cache again
     http = []
     offered = 0
     with TestClient(app) as c:

@@ -16,6 +16,7 @@ term earns more than it costs. Unknown ids raise :class:`UnknownSource` (HTTP 40
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -202,7 +203,8 @@ def _previous_month(ts: pd.Timestamp) -> str:
 class InstallmentOfferService:
     """Offers from a persisted offer index and a trained :class:`InstallmentModel`."""
 
-    def __init__(self, model: InstallmentModel, index: str | Path, *, economics: OfferEconomics | None = None) -> None:
+    def __init__(self, model: InstallmentModel, index: str | Path, *, economics: OfferEconomics | None = None,
+                 profile_cache: int = 65_536) -> None:
         self.model = model
         self.economics = economics or OfferEconomics.from_value_config()
         self.index = Path(index)
@@ -211,6 +213,8 @@ class InstallmentOfferService:
         self._root = duckdb.connect(str(self.index), read_only=True, config={"threads": 1})
         self._root.execute("SET TimeZone = 'Asia/Shanghai'")
         self._local = threading.local()
+        # a card's profile row is read-only in the index: cache the hot cards (many purchases each)
+        self._profile = functools.lru_cache(maxsize=profile_cache)(self._card_profile)
         self._fallback_pd = float(self.metadata.get("pd", {}).get("portfolio_pd_12m", 0.02))
         terms = term_grid(pd.DataFrame([dict.fromkeys(FEATURES, 0.0)]))
         self._grid = terms[list(FEATURES)].to_numpy(dtype=float)  # the terms columns stay, the rest is filled
@@ -223,6 +227,10 @@ class InstallmentOfferService:
         if con is None:
             con = self._local.con = self._root.cursor()
         return con
+
+    def _card_profile(self, card: str) -> tuple | None:
+        return self._one("SELECT status, dpd, months, n, spend, revolving, month_dpd, pd_months, pd, plan_ts, "
+                         "plan_src, offer_ts, offer_src, offer_acc FROM card_profile WHERE card_token = ?", [card])
 
     def _one(self, sql: str, params: list) -> tuple | None:
         return self._con().execute(sql, params).fetchone()
@@ -237,8 +245,7 @@ class InstallmentOfferService:
         if s is None or s[0] != kind:
             raise UnknownSource(f"no {kind} with id {source_id!r}")
         _, card, ts, amount, limit = s
-        prof = self._one("SELECT status, dpd, months, n, spend, revolving, month_dpd, pd_months, pd, plan_ts, "
-                         "plan_src, offer_ts, offer_src, offer_acc FROM card_profile WHERE card_token = ?", [card])
+        prof = self._profile(card)
         (status, dpd_now, months, ns, spends, revs, dpds, pd_months, pds, plan_ts, plan_src, offer_ts, offer_src,
          offer_acc) = prof or ("active", 0, *([None] * 12))
         refusal = status if status in REFUSALS else ("delinquent" if (dpd_now or 0) > 0 else None)
