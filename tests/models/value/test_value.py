@@ -107,6 +107,19 @@ def test_wilson_and_threshold():
     assert threshold(t.assign(p_lo=[0.1, 0.1, 0.1]), 0.2) is None
 
 
+def test_monotone_threshold_ignores_a_small_dip_in_the_tail():
+    from cardmind.models.value.quality import monotone_band
+
+    n = np.array([2000, 800, 600, 500, 400, 300, 200, 35, 600])
+    p = np.array([0.05, 0.08, 0.12, 0.25, 0.30, 0.33, 0.35, 0.12, 0.45])  # k=7: 35 customers dip
+    t = pd.DataFrame({"k": range(9), "n": n, "p_top": p})
+    t["p_lo"] = wilson(np.round(n * p), n)[0]
+    assert threshold(t, 0.18) == 8  # the raw rule waits until after the dip
+    t["p_iso"], t["p_iso_lo"] = monotone_band(n, p)
+    assert (np.diff(t["p_iso"]) >= 0).all() and (t["p_iso_lo"] <= t["p_iso"] + 1e-12).all()
+    assert threshold(t, 0.18) == 3  # the monotone fit is not moved by it
+
+
 def test_quality_report_answer_is_computed(tiny_metrics):
     s = study(tiny_metrics, n_boot=20)
     t = s.overall
