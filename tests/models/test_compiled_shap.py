@@ -1,0 +1,72 @@
+"""The compiled tree SHAP equals LightGBM's ``predict(pred_contrib=True)``."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from cardmind.models.compiled import CompiledForest
+from cardmind.models.scoring import ScoringModel
+
+
+def _data(seed: int, n: int = 3000, p: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    X[rng.random(n) < 0.15, 1] = np.nan  # missing values: default directions
+    X[rng.random(n) < 0.3, 2] = 0.0  # zeros: the "Zero" missing type with zero_as_missing
+    X[:, 3] = rng.integers(0, 3, n)  # few distinct values: repeated splits on one feature
+    y = ((X[:, 0] + np.nan_to_num(X[:, 1]) * X[:, 3] + rng.normal(size=n)) > 1.2).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"num_leaves": 31, "min_data_in_leaf": 5},
+        {"num_leaves": 63, "min_data_in_leaf": 2, "max_depth": -1},  # deep, many repeats
+        {"num_leaves": 4, "zero_as_missing": True},
+        {"num_leaves": 15, "use_missing": False},
+        {"num_leaves": 31, "bagging_fraction": 0.5, "bagging_freq": 1, "feature_fraction": 0.6},
+    ],
+)
+def test_contributions_equal_lightgbm_pred_contrib(params):
+    X, y = _data(hash(str(sorted(params.items()))) % 1000)
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, **params},
+                  lgb.Dataset(X, y), num_boost_round=60)
+    forest = CompiledForest.from_booster(b)
+    test = X[:400].copy()
+    test[::9] = np.nan  # whole rows missing
+    ref = b.predict(test, pred_contrib=True, num_threads=1)
+    mine = forest.contributions(test)
+    assert mine.shape == ref.shape
+    assert np.max(np.abs(mine - ref)) < 1e-9
+    one = forest.contributions_one(test[5])
+    assert np.max(np.abs(one - ref[5])) < 1e-9
+    # SHAP values add up to the raw score (local accuracy)
+    raw = b.predict(test, raw_score=True)
+    assert np.allclose(mine.sum(axis=1), raw, atol=1e-9)
+
+
+def test_single_leaf_trees_contribute_only_their_value():
+    X = np.zeros((200, 3))
+    y = np.r_[np.zeros(150), np.ones(50)]
+    b = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X, y), num_boost_round=3)
+    forest = CompiledForest.from_booster(b)
+    assert np.allclose(forest.contributions(X[:3]), b.predict(X[:3], pred_contrib=True),
+                       atol=1e-12)
+
+
+def test_scoring_model_explains_with_the_compiled_shap_and_gives_the_same_reasons():
+    X, y = _data(7, p=4)
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 15}, lgb.Dataset(X, y), 40)
+    names = ["card_count_1h", "card_amount_sum_7d", "merchant_count_1d", "device_count_30d"]
+    plain = ScoringModel(model_text=b.model_to_string(), metadata={"feature_names": names})
+    fast = ScoringModel(model_text=b.model_to_string(), metadata={"feature_names": names})
+    fast.compile()
+    rows = [dict(zip(names, r, strict=True)) for r in X[:50]]
+    for row in rows:
+        a, b_ = fast.explain(row, top=3), plain.explain(row, top=3)
+        assert [(r.code, r.en, r.zh) for r in a] == [(r.code, r.en, r.zh) for r in b_]
+        assert [r.contribution for r in a] == pytest.approx([r.contribution for r in b_], abs=1e-9)
+    assert np.max(np.abs(fast.contributions(X[:50]) - plain.contributions(X[:50]))) < 1e-9
