@@ -9,14 +9,19 @@ period before, pinned to one CPU core. Three feature set-ups are measured:
   (``cardmind.features.OnlineEngine``) — what production runs;
 - ``full-catalog``: every feature of the default online catalog computed per decision (3,000+).
 
-The model is the registry's production fraud model when there is one; otherwise a LightGBM model
-of realistic size (``--trees`` trees, 31 leaves, ``--n-features`` catalog features) is trained on
-random data just to have something to serve: speed does not depend on what the trees learned.
+The model is the registry's production fraud model when there is one; otherwise a fraud model is
+trained on the simulated data before the replayed window (``train_and_register``, as
+``cardmind train fraud`` does) and promoted in the bench's own registry, so that the share of
+challenges and declines (which carry model reasons, computed by tree SHAP) is what production
+sees. ``--model synthetic`` serves instead a LightGBM model of realistic size (``--trees`` trees,
+31 leaves, ``--n-features`` catalog features) trained on random data: fed real features it
+challenges or declines nearly everything (the worst case for explanations).
 Time per decision is measured around ``decide`` (request already parsed, log write enqueued);
 decisions per CPU-second (process time, both threads) is also reported, because on a shared
-machine wall-clock figures include time stolen by other processes.
+machine wall-clock figures include time stolen by other processes. The table also gives the share
+of purchases challenged or declined, and of those explained with model reasons.
 
-    python bench/authorize.py [--data DIR] [--days 20] [--full-limit 1500]
+    python bench/authorize.py [--data DIR] [--days 20] [--full-limit 1500] [--model trained]
 
 Prints a table and writes ``bench/results/authorize.json``.
 """
@@ -51,18 +56,49 @@ def _dataset(args: argparse.Namespace, tmp: Path) -> Path:
     return out
 
 
-def _model(args: argparse.Namespace):
+def _model(args: argparse.Namespace, data: Path):
+    from cardmind.models.registry import load
+
+    if args.model != "synthetic":
+        try:
+            model = load("fraud", "production")
+            return model, f"registry production {model.version} ({len(model.feature_names)} features)"
+        except Exception:
+            pass
+    if args.model == "trained":
+        return _trained(args, data)
+    return _synthetic(args)
+
+
+def _trained(args: argparse.Namespace, data: Path):
+    """A fraud model trained on ``data`` as ``cardmind train fraud --promote`` would."""
+    from cardmind.dataset import Dataset
+    from cardmind.models.fraud import (
+        FraudTrainConfig,
+        build_training_table,
+        fraud_candidates,
+        train_and_register,
+    )
+    from cardmind.models.registry import load
+
+    t = time.perf_counter()
+    table = build_training_table(Dataset(data), fraud_candidates(size="full"))
+    version, metrics = train_and_register(
+        table, config=FraudTrainConfig(num_boost_round=args.rounds, num_threads=1), promote=True)
+    model = load("fraud", "production")
+    print(f"trained fraud {version} in {time.perf_counter() - t:.0f} s: "
+          f"AUC {metrics.get('auc', float('nan')):.3f}, AP {metrics.get('ap', float('nan')):.3f}",
+          file=sys.stderr)
+    return model, (f"trained on the data ({version}, {model.booster.num_trees()} trees, "
+                   f"{len(model.feature_names)} features)")
+
+
+def _synthetic(args: argparse.Namespace):
     import lightgbm as lgb
 
     from cardmind.features import default_catalog
     from cardmind.models.scoring import ScoringModel
 
-    try:
-        from cardmind.models.registry import load
-
-        return load("fraud", "production"), "registry production"
-    except Exception:
-        pass
     names = default_catalog().names()
     step = max(1, len(names) // args.n_features)
     chosen = names[::step][: args.n_features]
@@ -105,6 +141,8 @@ def _run(name: str, data: Path, start, reqs, model, features, tmp: Path, limit: 
     todo = reqs[:limit] if limit else reqs
     lat = np.empty(len(todo))
     standin = 0
+    actions: dict[str, int] = {}
+    purchases = explained = 0
     gc.collect()
     gc.freeze()
     c0 = time.process_time()
@@ -114,6 +152,10 @@ def _run(name: str, data: Path, start, reqs, model, features, tmp: Path, limit: 
         d = engine.decide(r)
         lat[i] = (time.perf_counter_ns() - a) / 1000
         standin += d.standin
+        if r.message_type == "purchase":
+            purchases += 1
+            actions[d.action] = actions.get(d.action, 0) + 1
+            explained += any(x.code.startswith("FACTOR_") for x in d.reasons)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
     gc.unfreeze()
@@ -128,7 +170,11 @@ def _run(name: str, data: Path, start, reqs, model, features, tmp: Path, limit: 
         "mean_us": float(lat.mean()), "standin": int(standin), "bootstrap_s": setup_s,
         "log_drain_s": drain_s,
         "n_features": len(getattr(features, "_out_names", None) or
-                          getattr(features, "feature_names", ()) or ()),
+                          getattr(engine.features, "feature_names", ()) or ()),
+        "purchases": purchases, "actions": actions,
+        "challenge_decline_share": (actions.get("CHALLENGE", 0) + actions.get("DECLINE", 0))
+        / max(purchases, 1),
+        "explained_share": explained / max(purchases, 1),
     }
 
 
@@ -138,8 +184,12 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=20, help="replay window (days)")
     ap.add_argument("--full-limit", type=int, default=1500,
                     help="decisions measured with the full catalog (it is slow)")
-    ap.add_argument("--trees", type=int, default=300)
-    ap.add_argument("--n-features", type=int, default=60)
+    ap.add_argument("--model", choices=("trained", "synthetic"), default="trained",
+                    help="without a production model in the registry: train one on the data "
+                         "(default) or serve a synthetic one")
+    ap.add_argument("--rounds", type=int, default=600, help="boosting rounds (trained model)")
+    ap.add_argument("--trees", type=int, default=300, help="trees (synthetic model)")
+    ap.add_argument("--n-features", type=int, default=60, help="features (synthetic model)")
     ap.add_argument("--skip-full", action="store_true")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
@@ -150,7 +200,7 @@ def main() -> None:
     from cardmind.features import OnlineEngine, default_catalog
 
     data = _dataset(args, tmp)
-    model, model_desc = _model(args)
+    model, model_desc = _model(args, data)
     compiled = False
     try:
         model.compile()
@@ -176,12 +226,15 @@ def main() -> None:
         rows.append(_run("full-catalog", data, start, reqs, model, OnlineEngine(default_catalog()),
                          tmp, args.full_limit))
     header = (f"{'setup':<15}{'features':>9}{'decisions':>11}{'dec/s':>10}{'dec/cpu-s':>11}"
-              f"{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}{'stand-in':>9}")
+              f"{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}{'stand-in':>9}{'chal+decl':>10}"
+              f"{'explained':>10}")
+    print(f"model: {model_desc}; load average {os.getloadavg()[0]:.2f}")
     print(header)
     for r in rows:
         print(f"{r['setup']:<15}{r['n_features']:>9}{r['decisions']:>11,}{r['decisions_per_s']:>10,.0f}"
               f"{r['decisions_per_cpu_s']:>11,.0f}"
-              f"{r['p50_us']:>9.0f}{r['p99_us']:>9.0f}{r['p999_us']:>10.0f}{r['standin']:>9}")
+              f"{r['p50_us']:>9.0f}{r['p99_us']:>9.0f}{r['p999_us']:>10.0f}{r['standin']:>9}"
+              f"{r['challenge_decline_share']:>10.1%}{r['explained_share']:>10.1%}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "bench": "authorize", "model": model_desc, "compiled_trees": compiled,
