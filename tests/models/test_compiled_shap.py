@@ -70,3 +70,16 @@ def test_scoring_model_explains_with_the_compiled_shap_and_gives_the_same_reason
         assert [(r.code, r.en, r.zh) for r in a] == [(r.code, r.en, r.zh) for r in b_]
         assert [r.contribution for r in a] == pytest.approx([r.contribution for r in b_], abs=1e-9)
     assert np.max(np.abs(fast.contributions(X[:50]) - plain.contributions(X[:50]))) < 1e-9
+
+
+def test_one_row_isotonic_calibration_equals_numpy_interp():
+    from cardmind.models.calibration import Calibration
+    from cardmind.models.scoring import _interp
+
+    rng = np.random.default_rng(1)
+    raw = rng.random(3000)
+    cal = Calibration.fit(raw, rng.random(3000) < raw**2)
+    assert cal.method == "isotonic"
+    xs = np.r_[rng.random(500), cal.x[:50], 0.0, 1.0, -0.5, 1.5]
+    mine = [_interp(float(v), list(cal.x), list(cal.y)) for v in xs]
+    assert mine == [float(v) for v in cal.transform(xs)]
