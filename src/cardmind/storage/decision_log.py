@@ -173,6 +173,7 @@ class DecisionLogWriter:
         self.failures = 0
         self.last_error: str | None = None
         self._stmts = {name: _insert_ignore(engine, t) for name, t in _TABLES.items()}
+        self._raw = _raw_inserts(engine) if engine.dialect.name == "sqlite" else None
         self._closed = False
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
@@ -244,7 +245,14 @@ class DecisionLogWriter:
         with self.engine.begin() as conn:
             for table, rows in grouped.items():
                 for k in range(0, len(rows), _CHUNK):
-                    conn.execute(self._stmts[table], rows[k : k + _CHUNK])
+                    chunk = rows[k : k + _CHUNK]
+                    if self._raw is not None:  # SQLite: the driver's executemany, same values
+                        sql, columns = self._raw[table]
+                        conn.exec_driver_sql(sql, [
+                            tuple(r.get(c) if p is None else p(r.get(c)) for c, p in columns)
+                            for r in chunk])
+                    else:
+                        conn.execute(self._stmts[table], chunk)
                     time.sleep(0)
 
     def _write_one_by_one(self, grouped: dict[str, list[dict[str, Any]]]) -> None:
@@ -288,6 +296,22 @@ class DecisionLogWriter:
                 break
         self.committed += len(items)
         self._inflight = 0
+
+
+def _raw_inserts(engine: Engine) -> dict[str, tuple[str, list[tuple[str, Any]]]]:
+    """Per table, insert-or-skip SQL for the driver and each column's SQLAlchemy bind
+    processor (e.g. datetimes to SQLite's text format): SQLAlchemy's per-row parameter handling
+    in ``executemany`` costs more than SQLite's insert itself (~25 us per row)."""
+    out = {}
+    for name, table in _TABLES.items():
+        columns = [(c.name, c.type._cached_bind_processor(engine.dialect)) for c in table.columns]
+        names = ", ".join(f'"{c}"' for c, _ in columns)
+        marks = ", ".join("?" for _ in columns)
+        # ON CONFLICT DO NOTHING skips a logged auth_id only; OR IGNORE would also drop rows
+        # that break NOT NULL silently
+        out[name] = (f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) '
+                     "ON CONFLICT DO NOTHING", columns)
+    return out
 
 
 def load_decision_json(engine: Engine, auth_id: str) -> str | None:
