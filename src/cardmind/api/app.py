@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from cardmind.api.errors import CatchAllMiddleware, install_error_handlers, install_log_redaction
 from cardmind.api.guard import SensitiveDataMiddleware
 from cardmind.api.metrics import ApiMetrics, MetricsMiddleware
+from cardmind.api.routers.authorizations import AuthorizationFastPath
 from cardmind.api.security import KeyStore
 from cardmind.settings import Settings, get_settings
 
@@ -125,6 +126,7 @@ def create_app(
     keys: KeyStore | None = None,
     build_engine: bool | Callable[[Settings], Any] = True,
     freeze_gc: bool = False,
+    fast_path: bool = True,
 ) -> FastAPI:
     """The cardmind API over ``engine`` (an ``AuthorizationEngine``).
 
@@ -137,6 +139,9 @@ def create_app(
     collector's permanent generation: the engine's bootstrapped state is hundreds of thousands of
     objects, and a full collection over them pauses the server for ~0.1-0.4 s, which would show
     as p99 latency.
+
+    ``fast_path`` answers valid authorizations before routing
+    (:class:`~cardmind.api.routers.authorizations.AuthorizationFastPath`; same answers, tested).
     """
     settings = settings or get_settings()
     if keys is None:
@@ -178,7 +183,10 @@ def create_app(
     app.state.keys = keys
     app.state.metrics = metrics = ApiMetrics()
     install_error_handlers(app)
-    # Added last = outermost: metrics see every answer, the guard runs before routing.
+    # Added last = outermost: metrics see every answer, the guard runs before routing, and the
+    # authorization fast path (innermost) only sees bodies the guard has checked.
+    if fast_path:
+        app.add_middleware(AuthorizationFastPath)
     app.add_middleware(SensitiveDataMiddleware)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

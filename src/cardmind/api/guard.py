@@ -31,6 +31,9 @@ from cardmind.privacy import contains_pan, is_sensitive_field_name
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: rule files fit; an authorization is < 2 KiB
 
+#: Scope key under which the guard leaves the body it checked (and found free of card data).
+CHECKED_BODY = "cardmind.checked_body"
+
 
 class SensitiveInput(SensitiveDataError):
     """Sensitive card data found at ``paths`` (``body.extra.cvv2``, ``query.q``, ``path``)."""
@@ -192,6 +195,7 @@ class SensitiveDataMiddleware:
         except SensitiveDataError as exc:
             await sensitive_error_response(exc)(scope, receive, send)
             return
+        scope[CHECKED_BODY] = body  # routes may skip their own card-data check of this body
         replayed = False
 
         async def replay() -> Message:

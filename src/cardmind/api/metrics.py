@@ -65,6 +65,7 @@ class ApiMetrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._actions: dict[str, Counter] = {}
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished request."""
@@ -81,7 +82,10 @@ class ApiMetrics:
 
     def observe_decision(self, *, action: str, seconds: float | None, stand_in: bool) -> None:
         """Count one authorization decision."""
-        self.decisions.labels(action).inc()
+        child = self._actions.get(action)
+        if child is None:  # labels() is slow-ish: cache the children (one per action)
+            child = self._actions[action] = self.decisions.labels(action)
+        child.inc()
         if seconds is not None:
             self.decision_seconds.observe(seconds)
         if stand_in:

@@ -25,12 +25,23 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cardmind.errors import InvalidInput, SensitiveDataError
 from cardmind.privacy import luhn_valid, refuse_sensitive_payload
 from cardmind.schema import CHANNELS, LABEL_KINDS, MESSAGE_TYPES
 from cardmind.units import TZ
+
+#: Validation-context key: the body was already checked for card data (by the HTTP guard).
+GUARDED = "card_data_checked"
 
 #: Largest single authorization accepted: 5,000,000 CNY (anything above is an input error).
 MAX_AMOUNT_FEN = 500_000_000
@@ -83,8 +94,10 @@ class _Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _refuse_card_secrets(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
+    def _refuse_card_secrets(cls, data: Any, info: ValidationInfo) -> Any:
+        # The HTTP API's guard refuses card data in the raw body before routing and says so in
+        # the validation context (``GUARDED``); every other caller gets the check here.
+        if isinstance(data, Mapping) and not (info.context and info.context.get(GUARDED)):
             refuse_card_data(data, id_fields=cls._id_fields, where=cls.__name__)
         return data
 
