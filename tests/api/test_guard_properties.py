@@ -132,3 +132,20 @@ def _app():
         keys_ = KeyStore(env_keys=parse_env_keys(f"{KEYS['scoring']}:scoring"))
         _APP.append(create_app(engine=FakeEngine(), keys=keys_))
     return _APP[0]
+
+
+_FULL_PATTERN = __import__("re").compile(  # the guard's first, single-regex pre-filter
+    rb"(?:\d[ -]?){12,18}\d|\\u|cvv|cvc|cvn|csc|cav2|pin|pass|pwd|track|"
+    + b"|".join(__import__("re").escape(w.encode()) for w in ("密码", "安全码", "校验码")),
+    __import__("re").IGNORECASE,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789 -aApPiInNcCvVsSwWdDtTrRkK\\u\"{}:,密码安全校验", max_size=60))
+def test_the_fast_prefilter_lets_through_nothing_the_full_pattern_would_check(text):
+    from cardmind.api.guard import _suspect
+
+    body = text.encode()
+    if _FULL_PATTERN.search(body):
+        assert _suspect(body)

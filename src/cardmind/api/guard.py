@@ -111,12 +111,25 @@ def refuse_sensitive_body(data: Any, path: str = "body") -> None:
 
 # Fast path: a body in which none of these byte patterns occurs cannot hold a card number (13+
 # digits, optionally separated) nor a sensitive field name, even after JSON decoding (``\\u``
-# escapes, which could spell anything, send the body to the full check).
-_SUSPECT = re.compile(
-    rb"(?:\d[ -]?){12,18}\d|\\u|cvv|cvc|cvn|csc|cav2|pin|pass|pwd|track|"
-    + b"|".join(re.escape(w.encode()) for w in ("密码", "安全码", "校验码")),
-    re.IGNORECASE,
+# escapes, which could spell anything, send the body to the full check). Two simple patterns
+# (digit runs; words, on the ASCII-lowercased body) cost ~1/10 of one case-insensitive
+# alternation with a counted repeat (~35 us per authorization body).
+_SUSPECT_DIGITS = re.compile(rb"\d[\d -]{11,}\d")  # contains every 13-19 digit card number
+_SUSPECT_WORDS = re.compile(
+    rb"\\u|cvv|cvc|cvn|csc|cav2|pin|pass|pwd|track|"
+    + b"|".join(re.escape(w.encode()) for w in ("密码", "安全码", "校验码"))
 )
+
+
+def _suspect(body: bytes) -> bool:
+    """True when ``body`` might hold card data (then it is parsed and checked in full).
+
+    >>> _suspect(b'{"city": "Shanghai", "amount_fen": 100}'), _suspect(b'{"PIN": 1}')
+    (False, True)
+    >>> _suspect(b'{"n": "6222 0212 3456 7894"}'), _suspect(b'{"n": "\\u0036"}')
+    (True, True)
+    """
+    return bool(_SUSPECT_DIGITS.search(body) or _SUSPECT_WORDS.search(body.lower()))
 
 
 def refuse_sensitive_bytes(body: bytes, content_type: str) -> None:
@@ -128,7 +141,7 @@ def refuse_sensitive_bytes(body: bytes, content_type: str) -> None:
     ...
     cardmind.api.guard.SensitiveInput: body.n: holds what looks like a full card number; send the card token and last four digits instead (请勿提交完整卡号)
     """
-    if not body or _SUSPECT.search(body) is None:
+    if not body or not _suspect(body):
         return
     if not content_type or "json" in content_type:
         try:
