@@ -213,6 +213,9 @@ def test_served_lightgbm_model_scores_and_explains(engine_factory, make_req):
     e = engine_factory(model=model)
     from datetime import timedelta
 
+    seen: list[dict] = []  # the rows the model scored, in order
+    score = model.predict_one
+    model.predict_one = lambda row: (seen.append(dict(row)), score(row))[1]
     t0 = make_req("x").ts
     for i in range(5):  # build velocity on the card
         e.decide(make_req(f"v{i}", amount=1_000, ts=t0 + timedelta(minutes=i)))
@@ -222,6 +225,15 @@ def test_served_lightgbm_model_scores_and_explains(engine_factory, make_req):
     assert high.fraud_score > 0.5 and high.action in ("CHALLENGE", "DECLINE")
     assert high.response_code in ("1A", "59")
     assert any(c.startswith("FACTOR_") for c in high.reason_codes)
+    # every logged decision is explainable later, exactly: the challenge's own factors ...
+    factors = e.explain_decision("high", top=2)
+    assert [f"FACTOR_{r.feature}" for r in factors] == [
+        c for c in high.reason_codes if c.startswith("FACTOR_")]
+    assert [(r.en, r.zh) for r in factors] == [
+        (x.en, x.zh) for x in high.reasons if x.code.startswith("FACTOR_")]
+    # ... and an approval's, computed on demand from its stored inputs
+    assert e.explain_decision("low", top=2) == model.explain(seen[5], top=2)
+    assert e.explain_decision("nope") is None
 
 
 def test_a_model_whose_features_are_not_served_is_not_used(db_url, book, make_req, model_cls):

@@ -13,6 +13,8 @@ Public surface (used by the HTTP API):
   ``AuthorizationEngine.from_dataset(DIR, until=...)`` (accounts and features bootstrapped).
 - ``engine.decide(request) -> Decision``: idempotent on ``auth_id``.
 - ``engine.get_decision(auth_id) -> Decision | None``
+- ``engine.explain_decision(auth_id, top=3)``: the model's top factors of any logged decision
+  (approvals included), recomputed exactly from the stored features and model version.
 - ``engine.add_label(label) -> None``: fraud report, chargeback or confirmed genuine.
 - ``engine.apply_repayment(event) -> None``: a repayment frees credit.
 - ``engine.lists``: block/trust lists (``add``, ``remove``, ``entries``, ``lookup``), persisted.
@@ -64,6 +66,7 @@ from cardmind.storage.base import create_all
 from cardmind.storage.decision_log import (
     DecisionLabelRow,
     DecisionLogWriter,
+    load_decision_inputs,
     load_decision_json,
     log_engine,
     logged_auth_ids,
@@ -372,8 +375,9 @@ class AuthorizationEngine:
         if v is None:
             ctx["fraud_score"], ctx["features"] = None, {}
             v = standin_verdict(rs, ctx, cause=cause or "rules")
-        used = {n: feats[n] for n in self._model_features if n in feats}
-        used.update(ctx["features"])
+        # the model's inputs as it saw them (they win over the rules' 0-filled copies), so that
+        # explain_decision recomputes exactly the reasons of this score
+        used = {**ctx["features"], **{n: feats[n] for n in self._model_features if n in feats}}
         action, code, reasons = v.action, v.response_code, list(v.reasons)
         offer: CreditOffer | None = None
         over = acct is not None and available is not None and req.amount_fen > available
@@ -518,6 +522,31 @@ class AuthorizationEngine:
         """The decision taken for ``auth_id`` (memory, else the decision log), or None."""
         with self._lock:
             return self._previous(auth_id)
+
+    def explain_decision(self, auth_id: str, top: int = 3) -> list[Any] | None:
+        """The fraud model's top risk-raising factors (``cardmind.models.explain.Reason``) of the
+        logged decision ``auth_id``, or None when there is no such decision.
+
+        Challenges and declines carry their factors in the answer; every other decision keeps
+        what is needed to explain it: the model inputs (``features_json``) and the model version.
+        Tree SHAP is deterministic, so this recomputes exactly the factors the decision would
+        have carried (~0.4 ms), on demand instead of on the hot path. A decision taken without
+        the model (stand-in) has no factors: ``[]``.
+        """
+        self.flush()
+        stored = load_decision_inputs(self._db, auth_id)
+        if stored is None:
+            return None
+        text, version = stored
+        if version is None:
+            return []
+        model = self.model
+        if model is None or version != self.model_version:
+            from cardmind.models.registry import load
+
+            model = load(getattr(model, "name", None) or "fraud", version)
+        row = {k: (float("nan") if v is None else v) for k, v in json.loads(text).items()}
+        return list(model.explain(row, top=top))
 
     def add_label(self, label: Label) -> None:
         """Record a fraud report / chargeback / genuine confirmation (unknown auth_id: InvalidInput)."""

@@ -322,6 +322,16 @@ def load_decision_json(engine: Engine, auth_id: str) -> str | None:
         ).scalar_one_or_none()
 
 
+def load_decision_inputs(engine: Engine, auth_id: str) -> tuple[str, str | None] | None:
+    """The stored feature values (JSON) and model version of ``auth_id``'s decision, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(DecisionLogRow.features_json, DecisionLogRow.model_version)
+            .where(DecisionLogRow.auth_id == auth_id)
+        ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
 def logged_auth_ids(engine: Engine, since: datetime | None = None) -> set[str]:
     """Every logged ``auth_id`` (decided at or after ``since``): rebuilds idempotency."""
     stmt = select(DecisionLogRow.auth_id)
