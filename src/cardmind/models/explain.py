@@ -22,6 +22,7 @@ and from a missing value "... has no history / 无历史".
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -439,7 +440,12 @@ class ReasonExplainer:
         contrib = np.atleast_2d(np.asarray(contributions, dtype=float))[
             :, : len(self.feature_names)
         ]
-        order = np.argsort(-contrib, axis=1)[:, :top]
+        if contrib.shape[0] == 1:  # one row (the authorization path): no NumPy sort, which
+            # releases the GIL to other threads (the decision-log writer) for a 40-value sort
+            c = contrib[0].tolist()
+            order = [heapq.nlargest(top, range(len(c)), key=c.__getitem__)]
+        else:
+            order = np.argsort(-contrib, axis=1)[:, :top]
         out: list[list[Reason]] = []
         for i in range(X.shape[0]):
             row = []
