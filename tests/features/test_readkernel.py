@@ -132,3 +132,27 @@ def test_after_repayment_reads_spend_since_the_latest_repayment():
     assert (found, r_t, amount, n, spend, first) == (True, 50, 300.0, 2, 6, 50)
     assert not after_repayment(rts, rval, 0, 3, pts, pval, pmask, 0, 5, 200, 100, 1)[0]
     assert not after_repayment(rts, rval, 0, 3, pts, pval, pmask, 0, 5, 10, 100, 1)[0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_plan_of_some_cells_reads_the_same_values_as_the_plan_of_all(seed):
+    """Lanes skip older events and accumulators they do not need: the asked cells are unchanged."""
+    rng = np.random.default_rng(seed)
+    log = WindowLog(integer=bool(seed % 2), n_codes=2, specs=SPECS)
+    for ev in _stream(seed, 200, integer=bool(seed % 2)):
+        log.update(*ev)
+    t = int(log.newest) + 3
+    full = _kernel(log, t)
+    plan_all, n = _every_cell()
+    for _ in range(20):
+        reqs = [(s, w, f, (s * len(WINS) + w) * N_LANES + f) for s in range(N_STATS)
+                for w in range(len(WINS)) for f in range(N_LANES) if rng.random() < 0.1]
+        base = N_STATS * len(WINS) * N_LANES
+        dreqs = [(s, w, base + s * len(WINS) + w) for s in range(len(SPECS))
+                 for w in range(len(WINS)) if rng.random() < 0.2]
+        vals = np.full(n, -1.0)
+        read_group(log.ts, log.val, log.mask, log.dflag, log.codes, log.lo, log.hi, t,
+                   read_plan(WINS.tolist(), reqs, dreqs), log.specs, vals)
+        asked = [o for *_, o in reqs] + [o for *_, o in dreqs]
+        np.testing.assert_array_equal(vals[asked], full[asked])
+        assert (np.delete(vals, asked) == -1.0).all()  # nothing else written

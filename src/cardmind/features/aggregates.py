@@ -176,24 +176,30 @@ def _distinct_block(ts, codes, mask, lo, hi, t, wins, specs):  # pragma: no cove
     return out
 
 
+# rows of WindowLog.buf
+ROW_TS, ROW_VAL, ROW_MASK, ROW_FLAG, ROW_CODES = range(5)
+
+
 class WindowLog:
     """The retained events of one entity for one feature group, oldest first.
 
     ``specs`` (rows of code column, lane) are the distinct counts the group serves: the log keeps
     their latest-occurrence flags (``dflag``, see :mod:`cardmind.features.flags`) up to date so a
     read counts distinct codes without hashing.
+
+    Storage is one int64 matrix ``buf`` (rows: time, value — float values as their bits —, lane
+    mask, flags, then one row per code column); ``ts``, ``val``, ``mask``, ``dflag`` and
+    ``codes`` are views of it. One array per log is what lets the engine hand every group of a
+    read to one compiled call cheaply (:func:`cardmind.features.readkernel.read_all`).
     """
 
-    __slots__ = ("codes", "dflag", "hi", "lo", "mask", "specs", "ts", "val")
+    __slots__ = ("buf", "codes", "dflag", "hi", "integer", "lo", "mask", "specs", "ts", "val")
     _MAGIC: ClassVar[bytes] = b"CMWL2"
 
     def __init__(self, *, integer: bool, n_codes: int, capacity: int = 16,
                  specs: np.ndarray | None = None) -> None:
-        self.ts = np.empty(capacity, np.int64)
-        self.val = np.empty(capacity, np.int64 if integer else np.float64)
-        self.mask = np.empty(capacity, np.int64)
-        self.codes = np.empty((n_codes, capacity), np.int64)
-        self.dflag = np.zeros(capacity, np.int64)
+        self.integer = bool(integer)
+        self._use(np.zeros((ROW_CODES + n_codes, capacity), np.int64))
         self.specs = (np.zeros((0, 2), np.int64) if specs is None
                       else np.asarray(specs, np.int64).reshape(-1, 2))
         if len(self.specs) and (self.specs[:, 0].max() >= n_codes or len(self.specs) > 63):
@@ -209,17 +215,20 @@ class WindowLog:
     def newest(self) -> int | None:
         return int(self.ts[self.hi - 1]) if self.hi > self.lo else None
 
+    def _use(self, buf: np.ndarray) -> None:
+        """Adopt ``buf`` as storage (C-contiguous int64) and rebuild the row views."""
+        self.buf = buf
+        self.ts = buf[ROW_TS]
+        self.val = buf[ROW_VAL] if self.integer else buf[ROW_VAL].view(np.float64)
+        self.mask = buf[ROW_MASK]
+        self.dflag = buf[ROW_FLAG]
+        self.codes = buf[ROW_CODES:]
+
     def _grow(self) -> None:
         n = self.hi - self.lo
-        cap = max(16, 2 * n)
-        for name in ("ts", "val", "mask", "dflag"):
-            old = getattr(self, name)
-            new = np.empty(cap, old.dtype)
-            new[:n] = old[self.lo : self.hi]
-            setattr(self, name, new)
-        codes = np.empty((self.codes.shape[0], cap), np.int64)
-        codes[:, :n] = self.codes[:, self.lo : self.hi]
-        self.codes = codes
+        new = np.zeros((self.buf.shape[0], max(16, 2 * n)), np.int64)
+        new[:, :n] = self.buf[:, self.lo : self.hi]
+        self._use(new)
         self.lo, self.hi = 0, n
 
     def update(self, ts: int, value: float, lanes: int,
@@ -247,17 +256,14 @@ class WindowLog:
 
     def merge(self, other: WindowLog) -> None:
         """Add the events of another partition of the same entity (stable by time)."""
-        ts = np.concatenate([self.ts[self.lo : self.hi], other.ts[other.lo : other.hi]])
-        order = np.argsort(ts, kind="stable")
-        self.ts = ts[order]
-        self.val = np.concatenate([self.val[self.lo : self.hi],
-                                   other.val[other.lo : other.hi]])[order]
-        self.mask = np.concatenate([self.mask[self.lo : self.hi],
-                                    other.mask[other.lo : other.hi]])[order]
-        self.codes = np.concatenate([self.codes[:, self.lo : self.hi],
-                                     other.codes[:, other.lo : other.hi]], axis=1)[:, order]
-        self.dflag = np.zeros(ts.shape[0], np.int64)
-        self.lo, self.hi = 0, ts.shape[0]
+        if other.integer != self.integer or other.buf.shape[0] != self.buf.shape[0]:
+            raise ValueError("merge: the logs hold different values or code columns")
+        both = np.concatenate([self.buf[:, self.lo : self.hi], other.buf[:, other.lo : other.hi]],
+                              axis=1)
+        order = np.argsort(both[ROW_TS], kind="stable")
+        self._use(np.ascontiguousarray(both[:, order]))
+        self.lo, self.hi = 0, both.shape[1]
+        self.dflag[:] = 0
         if self.specs.shape[0]:
             flag_rebuild(self.codes, self.mask, self.dflag, self.lo, self.hi, self.specs)
 

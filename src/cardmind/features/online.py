@@ -48,10 +48,11 @@ from cardmind.features.plan import (
     event_time,
     virtual,
 )
-from cardmind.features.readkernel import after_repayment, read_group, read_plan
+from cardmind.features.readkernel import after_repayment, read_all, read_plan
 from cardmind.features.stores import MemoryStore, StateStore
 
 _NO_CODES = np.zeros(0, np.int64)
+_EMPTY_BUF = np.zeros((4, 0), np.int64)  # the storage of a log with no events
 _EMPTY_LOG = WindowLog(integer=True, n_codes=0)
 TABLES = ("authorizations", "repayments", "statements", "installment_plans", "fraud_labels")
 
@@ -84,18 +85,10 @@ class _GroupRuntime:
         lanes_id = hashlib.blake2b(repr((g.lanes, cols)).encode(), digest_size=4).hexdigest()
         self.prefix = f"g:{g.entity}:{g.source}:{g.column}:{lanes_id}:"
         self.outs = np.asarray([o for *_, o in plain] + [o for *_, o in dist], np.int64)
-        empty = self.new_log()
-        vals = np.full(max(index.values(), default=0) + 1, np.nan)
-        self.read(empty, 0, vals)
-        self.empty = vals[self.outs]
 
     def new_log(self) -> WindowLog:
         return WindowLog(integer=self.integer, n_codes=self.n_codes, specs=self.specs)
 
-    def read(self, log: WindowLog, t: int, vals: np.ndarray) -> None:
-        """Write this group's features of ``log`` at time ``t`` into ``vals``."""
-        read_group(log.ts, log.val, log.mask, log.dflag, log.codes, log.lo, log.hi, t,
-                   self.plan, self.specs, vals)
 
 
 class OnlineEngine:
@@ -118,6 +111,13 @@ class OnlineEngine:
             self._out = None  # type: ignore[assignment]  # outputs are the whole vector
         self._groups = [_GroupRuntime(g, self._index) for g in self.plan.groups]
         self._readers = [r for r in self._groups if r.reads]
+        self._reader_keys = [(r.prefix, r.entity) for r in self._readers]
+        self._floats = np.asarray([not r.integer for r in self._readers], np.bool_)
+        self._plans = np.concatenate([r.plan for r in self._readers] or [_NO_CODES])
+        self._plan_off = np.cumsum([0] + [len(r.plan) for r in self._readers]).astype(np.int64)
+        self._specs = np.concatenate([r.specs for r in self._readers]
+                                     or [np.zeros((0, 2), np.int64)]).reshape(-1, 2)
+        self._spec_off = np.cumsum([0] + [len(r.specs) for r in self._readers]).astype(np.int64)
         self._group_entities = sorted({r.entity for r in self._groups})
         self._by_source: dict[str, list[_GroupRuntime]] = {}
         for r in self._groups:
@@ -194,16 +194,21 @@ class OnlineEngine:
                 if keys[e] is None:
                     _require(e, attrs, "authorization")
         get = self.store.get
-        for r in self._readers:
-            key = keys[r.entity]
-            if key is None:
-                continue
-            log = get(r.prefix + key)
-            if log is None:
-                vals[r.outs] = r.empty
+        bufs, bounds = [], []
+        for prefix, entity in self._reader_keys:
+            key = keys[entity]
+            log = None if key is None else get(prefix + key)
+            if log is None:  # no state: the empty-window values; no key: skipped (null)
+                bufs.append(_EMPTY_BUF)
+                bounds.append(0)
+                bounds.append(0 if key is not None else -1)
             else:
-                read_group(log.ts, log.val, log.mask, log.dflag, log.codes, log.lo, log.hi, t,
-                           r.plan, r.specs, vals)
+                bufs.append(log.buf)
+                bounds.append(log.lo)
+                bounds.append(log.hi)
+        if bufs:  # every group of the read in one compiled call
+            read_all(tuple(bufs), tuple(bounds), self._floats, t, self._plans, self._plan_off,
+                     self._specs, self._spec_off, vals)
         if self.plan.labels:
             self._labels(vals, keys, t)
         if self.plan.repayments:

@@ -47,15 +47,24 @@ for _i in range(64):
 _DB = np.int64(_DEBRUIJN)
 
 
+# what a lane accumulates, from the statistics its features ask for (count always)
+_SUMS, _MOMENTS, _MIN, _MAX, _LAST = 1, 2, 4, 8, 16
+_STAT_NEEDS = (0, _SUMS, _SUMS, _MIN, _MAX, _MOMENTS, _LAST, _LAST, 0)  # by stat index
+
+
 def read_plan(windows: Sequence[int], reqs: Sequence[tuple[int, int, int, int]],
               dreqs: Sequence[tuple[int, int, int]]) -> np.ndarray:
     """The packed plan :func:`read_group` follows.
 
     ``windows``: ascending, in µs; ``reqs``: (stat index, window index, lane, output slot);
     ``dreqs``: (distinct spec, window index, output slot). Layout: ``[W, R, D, need, n_lanes,
-    windows..., reqs..., dreqs...]`` where ``need`` has the bit of every lane used (lane 0 too
-    when a share is asked: it is the share's denominator) and ``n_lanes`` is one more than the
-    highest such lane.
+    last window, windows..., lanes by window..., lane needs..., reqs..., dreqs...]`` where
+    ``need`` has the bit of every lane used (lane 0 too when a share is asked: it is the share's
+    denominator), ``n_lanes`` is one more than the highest such lane, the last window is the
+    longest any request uses (the scan stops at its start), *lanes by window* ``w`` are the lanes
+    some request reads at window ``w`` or longer (older events skip the others), and each lane's
+    *needs* say which accumulators it keeps (sums, moments, min, max, last): a lane asked only for
+    counts does nothing else.
     """
     if not len(windows) or any(b <= a for a, b in pairwise(windows)):
         raise ValueError(f"read plan: windows {list(windows)} must be ascending and non-empty")
@@ -67,7 +76,18 @@ def read_plan(windows: Sequence[int], reqs: Sequence[tuple[int, int, int, int]],
         if stat == 8:  # share: n / n(lane 0)
             need |= 1
     n_lanes = max(need.bit_length(), 1)
-    head = [len(windows), len(reqs), len(dreqs), need, n_lanes, *windows]
+    needs = [0] * n_lanes
+    longest = [-1] * n_lanes  # per lane: the longest window read
+    for stat, w, lane, _ in reqs:
+        needs[lane] |= _STAT_NEEDS[stat]
+        longest[lane] = max(longest[lane], w)
+        if stat == 8:
+            longest[0] = max(longest[0], w)
+    by_window = [sum(1 << f for f in range(n_lanes) if longest[f] >= w)
+                 for w in range(len(windows))]
+    last = max([w for _, w, _ in dreqs] + longest)
+    head = [len(windows), len(reqs), len(dreqs), need, n_lanes, max(last, 0), *windows,
+            *by_window, *needs]
     return np.concatenate([np.asarray(head, np.int64),
                            np.asarray(reqs, np.int64).reshape(-1),
                            np.asarray(dreqs, np.int64).reshape(-1)])
@@ -79,39 +99,72 @@ def _low_bit(word):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def _scratch(W, nl, S, dtype):  # pragma: no cover - compiled
+    """Accumulators for up to W windows x nl lanes and S distinct specs (values of ``dtype``)."""
+    return (np.empty((2, W, nl), np.int64),  # count, time of the last event
+            np.empty((3, W, nl), dtype),  # sum, sum of (x - c), sum of (x - c) ** 2
+            np.empty((3, W, nl)),  # min, max, last value
+            np.empty(nl, dtype), np.empty(nl, np.bool_),  # c: the lane's newest value; seen
+            np.empty(W, np.int64), np.empty((W, max(S, 1)), np.int64))  # starts, distinct
+
+
+@numba.njit(cache=True)
 def read_group(ts, val, mask, dflag, codes, lo, hi, t, plan, specs,
                vals):  # pragma: no cover - compiled
     """Write the planned aggregates of events ``[lo, hi)`` at time ``t`` into ``vals``."""
+    ic, ac, fc, c, seen, starts, dcnt = _scratch(plan[0], plan[4], specs.shape[0], val.dtype)
+    _read(ts, val, mask, dflag, codes, lo, hi, t, plan, specs, vals, ic, ac, fc, c, seen, starts,
+          dcnt)
+
+
+@numba.njit(cache=True)
+def _read(ts, val, mask, dflag, codes, lo, hi, t, plan, specs, vals, ic, ac, fc, c, seen, starts,
+          dcnt):  # pragma: no cover - compiled
     W = plan[0]
     R = plan[1]
     n_d = plan[2]
     need = plan[3]
     nl = plan[4]
-    wins = plan[5 : 5 + W]
-    reqs = plan[5 + W : 5 + W + 4 * R].reshape(R, 4)
-    dreqs = plan[5 + W + 4 * R : 5 + W + 4 * R + 3 * n_d].reshape(n_d, 3)
+    last = plan[5]
+    wins = plan[6 : 6 + W]
+    by_window = plan[6 + W : 6 + 2 * W]
+    needs = plan[6 + 2 * W : 6 + 2 * W + nl]
+    at = 6 + 2 * W + nl
+    reqs = plan[at : at + 4 * R].reshape(R, 4)
+    dreqs = plan[at + 4 * R : at + 4 * R + 3 * n_d].reshape(n_d, 3)
+    cnt = ic[0]
+    lt = ic[1]
+    s1 = ac[0]
+    e1 = ac[1]  # sum of (x - c), c = the lane's newest value
+    d2 = ac[2]  # sum of (x - c) ** 2
+    mn = fc[0]
+    mx = fc[1]
+    lv = fc[2]
     end = lo + np.searchsorted(ts[lo:hi], t)
-    starts = np.empty(W, np.int64)
     for w in range(W):
         starts[w] = lo + np.searchsorted(ts[lo:end], t - wins[w])
-    cnt = np.zeros((W, nl), np.int64)
-    s1 = np.zeros((W, nl), val.dtype)
-    e1 = np.zeros((W, nl), val.dtype)  # sum of (x - c), c = the lane's newest value
-    d2 = np.zeros((W, nl), val.dtype)  # sum of (x - c) ** 2
-    mn = np.full((W, nl), np.inf)
-    mx = np.full((W, nl), -np.inf)
-    lt = np.full((W, nl), -1, np.int64)
-    lv = np.zeros((W, nl))
-    c = np.zeros(nl, val.dtype)
-    seen = np.zeros(nl, np.bool_)
+        for f in range(nl):
+            cnt[w, f] = 0
+            lt[w, f] = -1
+            s1[w, f] = 0
+            e1[w, f] = 0
+            d2[w, f] = 0
+            mn[w, f] = np.inf
+            mx[w, f] = -np.inf
+            lv[w, f] = 0.0
+    for f in range(nl):
+        seen[f] = False
     S = specs.shape[0]
     flags = n_d > 0 and end == hi
-    dcnt = np.zeros((W, max(S, 1)), np.int64)
+    if flags:
+        for w in range(W):
+            for s in range(S):
+                dcnt[w, s] = 0
     w0 = 0
-    for i in range(end - 1, starts[W - 1] - 1, -1):
+    for i in range(end - 1, starts[last] - 1, -1):
         while starts[w0] > i:
             w0 += 1
-        m = mask[i] & need
+        m = mask[i] & by_window[w0]
         if m != 0:
             x = val[i]
             xf = float(x)
@@ -119,23 +172,29 @@ def read_group(ts, val, mask, dflag, codes, lo, hi, t, plan, specs,
                 low = m & -m
                 m ^= low
                 f = _low_bit(low)
-                if not seen[f]:
-                    seen[f] = True
-                    c[f] = x
-                dx = x - c[f]
                 cnt[w0, f] += 1
-                s1[w0, f] += x
-                e1[w0, f] += dx
-                d2[w0, f] += dx * dx
-                if xf < mn[w0, f]:
+                nf = needs[f]
+                if nf == 0:
+                    continue
+                if nf & 1:
+                    s1[w0, f] += x
+                if nf & 2:
+                    if not seen[f]:
+                        seen[f] = True
+                        c[f] = x
+                    dx = x - c[f]
+                    e1[w0, f] += dx
+                    d2[w0, f] += dx * dx
+                if nf & 4 and xf < mn[w0, f]:
                     mn[w0, f] = xf
-                if xf > mx[w0, f]:
+                if nf & 8 and xf > mx[w0, f]:
                     mx[w0, f] = xf
-                if lt[w0, f] < 0:
-                    lt[w0, f] = ts[i]
-                    lv[w0, f] = xf
-                elif ts[i] == lt[w0, f] and xf > lv[w0, f]:
-                    lv[w0, f] = xf
+                if nf & 16:
+                    if lt[w0, f] < 0:
+                        lt[w0, f] = ts[i]
+                        lv[w0, f] = xf
+                    elif ts[i] == lt[w0, f] and xf > lv[w0, f]:
+                        lv[w0, f] = xf
         if flags:
             fl = dflag[i]
             while fl != 0:
@@ -147,6 +206,9 @@ def read_group(ts, val, mask, dflag, codes, lo, hi, t, plan, specs,
             if not (need >> f) & 1:
                 continue
             cnt[w, f] += cnt[w - 1, f]
+            nf = needs[f]
+            if nf == 0:
+                continue
             s1[w, f] += s1[w - 1, f]
             e1[w, f] += e1[w - 1, f]
             d2[w, f] += d2[w - 1, f]
@@ -200,6 +262,44 @@ def read_group(ts, val, mask, dflag, codes, lo, hi, t, plan, specs,
             exact = _distinct_block(ts, codes, mask, lo, hi, t, wins, specs)
             for r in range(n_d):
                 vals[dreqs[r, 2]] = exact[dreqs[r, 0], dreqs[r, 1]]
+
+
+@numba.njit(cache=True)
+def read_all(bufs, bounds, floats, t, plans, plan_off, specs, spec_off,
+             vals):  # pragma: no cover - compiled
+    """:func:`read_group` over many logs in one compiled call (one per read, not per group).
+
+    ``bufs``: a tuple of :attr:`WindowLog.buf <cardmind.features.aggregates.WindowLog>` matrices
+    (rows: time, value, lane mask, flags, codes...); ``bounds``: ``lo, hi`` per log (``hi < 0``:
+    skip the group); ``floats[g]``: the values are float64 bits. Group ``g`` follows
+    ``plans[plan_off[g]:plan_off[g + 1]]`` and its distinct specs
+    ``specs[spec_off[g]:spec_off[g + 1]]``. The accumulators are allocated once per call.
+    """
+    G = len(bufs)
+    W = 1
+    nl = 1
+    S = 1
+    for g in range(G):
+        W = max(W, plans[plan_off[g]])
+        nl = max(nl, plans[plan_off[g] + 4])
+        S = max(S, spec_off[g + 1] - spec_off[g])
+    ic, ai, fc, ci, seen, starts, dcnt = _scratch(W, nl, S, np.int64)
+    af = np.empty((3, W, nl))
+    cf = np.empty(nl)
+    for g in range(G):
+        lo = bounds[2 * g]
+        hi = bounds[2 * g + 1]
+        if hi < 0:
+            continue
+        buf = bufs[g]
+        plan = plans[plan_off[g] : plan_off[g + 1]]
+        sp = specs[spec_off[g] : spec_off[g + 1]]
+        if floats[g]:
+            _read(buf[0], buf[1].view(np.float64), buf[2], buf[3], buf[4:], lo, hi, t, plan, sp,
+                  vals, ic, af, fc, cf, seen, starts, dcnt)
+        else:
+            _read(buf[0], buf[1], buf[2], buf[3], buf[4:], lo, hi, t, plan, sp, vals, ic, ai, fc,
+                  ci, seen, starts, dcnt)
 
 
 @numba.njit(cache=True)
