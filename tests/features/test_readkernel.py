@@ -143,7 +143,7 @@ def test_a_plan_of_some_cells_reads_the_same_values_as_the_plan_of_all(seed):
         log.update(*ev)
     t = int(log.newest) + 3
     full = _kernel(log, t)
-    plan_all, n = _every_cell()
+    _, n = _every_cell()
     for _ in range(20):
         reqs = [(s, w, f, (s * len(WINS) + w) * N_LANES + f) for s in range(N_STATS)
                 for w in range(len(WINS)) for f in range(N_LANES) if rng.random() < 0.1]
@@ -156,3 +156,16 @@ def test_a_plan_of_some_cells_reads_the_same_values_as_the_plan_of_all(seed):
         asked = [o for *_, o in reqs] + [o for *_, o in dreqs]
         np.testing.assert_array_equal(vals[asked], full[asked])
         assert (np.delete(vals, asked) == -1.0).all()  # nothing else written
+
+
+def test_add_is_update_then_revert():
+    one = WindowLog(integer=True, n_codes=2, specs=SPECS)
+    two = WindowLog(integer=True, n_codes=2, specs=SPECS)
+    newest = 0
+    for t, x, lanes, codes in _stream(9, 300):
+        newest = max(newest, t)
+        one.update(t, x, lanes, codes)
+        one.revert(newest - 100)
+        two.add(t, x, lanes, np.asarray(codes, np.int64), newest - 100)
+        assert len(one) == len(two)
+        np.testing.assert_array_equal(one.buf[:, one.lo : one.hi], two.buf[:, two.lo : two.hi])

@@ -38,7 +38,7 @@ from typing import ClassVar
 import numba
 import numpy as np
 
-from cardmind.features.flags import flag_rebuild, insert
+from cardmind.features.flags import flag_rebuild, insert, insert_expire
 
 # Index of each statistic in the block ``get`` returns (shape: stats x windows x lanes).
 COUNT, SUM, MEAN, MIN, MAX, STD, LAST, SINCE, SHARE = range(9)
@@ -239,6 +239,14 @@ class WindowLog:
         cv = codes if isinstance(codes, np.ndarray) else np.asarray(codes, np.int64)
         insert(self.ts, self.val, self.mask, self.codes, self.dflag, self.lo, self.hi, ts, value,
                lanes, cv, self.specs)
+        self.hi += 1
+
+    def add(self, ts: int, value: float, lanes: int, codes: np.ndarray, before: int) -> None:
+        """``update`` then ``revert(before)`` in one compiled call (the online engine's write)."""
+        if self.hi == self.buf.shape[1]:
+            self._grow()
+        self.lo = insert_expire(self.ts, self.val, self.mask, self.codes, self.dflag, self.lo,
+                                self.hi, ts, value, lanes, codes, self.specs, before)
         self.hi += 1
 
     def revert(self, before: int) -> None:

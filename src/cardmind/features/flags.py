@@ -97,3 +97,14 @@ def insert(ts, val, mask, codes, dflag, lo, hi, t, x, lanes, cv, specs):  # prag
     if specs.shape[0] > 0:
         flag_insert(codes, mask, dflag, lo, pos, hi + 1, specs)
     return pos
+
+
+@numba.njit(cache=True)
+def insert_expire(ts, val, mask, codes, dflag, lo, hi, t, x, lanes, cv, specs,
+                  before):  # pragma: no cover - compiled
+    """:func:`insert`, then the events older than ``before`` leave; returns the new ``lo``."""
+    insert(ts, val, mask, codes, dflag, lo, hi, t, x, lanes, cv, specs)
+    hi += 1
+    while lo < hi and ts[lo] < before:
+        lo += 1
+    return lo

@@ -122,8 +122,12 @@ class OnlineEngine:
         self._by_source: dict[str, list[_GroupRuntime]] = {}
         for r in self._groups:
             self._by_source.setdefault(r.group.source, []).append(r)
-        self._source_entities = {src: list(dict.fromkeys(r.entity for r in rs))
-                                 for src, rs in self._by_source.items()}
+        self._source_key_columns = {
+            src: [(e, ENTITIES[e].keys) for e in dict.fromkeys(r.entity for r in rs)]
+            for src, rs in self._by_source.items()}
+        maskers: dict[tuple[str, tuple[str | None, ...]], LaneMasker] = {}
+        for r in self._groups:  # one masker per distinct lane list: a mask computed once per event
+            r.masker = maskers.setdefault((r.group.source, tuple(r.group.lanes)), r.masker)
         self._label_entities = self.plan.label_entities()
         self._entities = sorted({r.entity for r in self._groups}
                                 | {d.entity for d in self.plan.labels}
@@ -227,15 +231,7 @@ class OnlineEngine:
         return vals
 
     def _keys(self, attrs: dict[str, Any]) -> dict[str, str | None]:
-        """Every entity's key in ``attrs`` (``plan.entity_key``, unrolled for one-column keys)."""
-        out: dict[str, str | None] = {}
-        for e, cols in self._key_columns:
-            if len(cols) == 1:
-                v = attrs.get(cols[0])
-                out[e] = None if v is None else v if type(v) is str else str(v)
-            else:
-                out[e] = entity_key(e, attrs)
-        return out
+        return _keys(self._key_columns, attrs)
 
     def _labels(self, vals: np.ndarray, keys: dict[str, str | None], t: int) -> None:
         get = self.store.get
@@ -306,12 +302,13 @@ class OnlineEngine:
         if index_auth and event.get("auth_id") is None:
             raise InvalidInput("authorization event rejected: missing auth_id (needed by "
                                "label-delayed features)")
-        keys = {e: entity_key(e, attrs) for e in self._source_entities.get(table, ())}
+        keys = _keys(self._source_key_columns.get(table, ()), attrs)
         if None in keys.values():  # validate every key before touching any state
             for e, key in keys.items():
                 if key is None:
                     _require(e, attrs, f"{table} event")
         codes: dict[str, int] = {}
+        masks: dict[LaneMasker, int] = {}
         get, put = self.store.get, self.store.put
         late = self.allowed_lateness_us
         for r in runtimes:
@@ -331,7 +328,9 @@ class OnlineEngine:
                 if num is None or den is None or den <= 0:
                     continue
                 value = int(num) / int(den)
-            mask = r.masker(attrs)
+            mask = masks.get(r.masker)  # groups with the same lanes share one masker
+            if mask is None:
+                mask = masks[r.masker] = r.masker(attrs)
             if mask == 0:
                 continue
             skey = r.prefix + key
@@ -343,17 +342,17 @@ class OnlineEngine:
                 self._reject(f"{table} event at {t} is older than the allowed lateness behind "
                              f"the newest event {newest} of {r.entity} {key!r}: not applied")
                 continue
+            cv = _NO_CODES
             if r.n_codes:
-                cv = []
+                hs = []
                 for c in r.distinct_columns:
                     h = codes.get(c)
                     if h is None:
                         h = codes[c] = code(attrs.get(c))
-                    cv.append(h)
-                log.update(t, value, mask, np.asarray(cv, np.int64))
-            else:
-                log.update(t, value, mask, _NO_CODES)
-            log.revert((t if newest is None or t > newest else newest) - r.retention_us - late)
+                    hs.append(h)
+                cv = np.asarray(hs, np.int64)
+            log.add(t, value, mask, cv,
+                    (t if newest is None or t > newest else newest) - r.retention_us - late)
             put(skey, log)
         if index_auth:
             auth_id = event["auth_id"]
@@ -421,6 +420,19 @@ class OnlineEngine:
         """``update`` each event in turn (the same state as one by one)."""
         for e in events:
             self.update(e, table)
+
+
+def _keys(key_columns: Iterable[tuple[str, tuple[str, ...]]],
+          attrs: dict[str, Any]) -> dict[str, str | None]:
+    """Every entity's key in ``attrs`` (``plan.entity_key``, unrolled for one-column keys)."""
+    out: dict[str, str | None] = {}
+    for e, cols in key_columns:
+        if len(cols) == 1:
+            v = attrs.get(cols[0])
+            out[e] = None if v is None else v if type(v) is str else str(v)
+        else:
+            out[e] = entity_key(e, attrs)
+    return out
 
 
 def _time(auth: dict[str, Any]) -> int:
