@@ -4,10 +4,13 @@ Builds a realistic per-card history (180 days, ~4 purchases a day, monthly state
 repayments, a busy merchant and terminal), then times read-then-update for new authorizations.
 Wall-clock and CPU (thread) time are both reported: on a shared machine the wall-clock tail holds
 time slices given to other processes. ``--features N`` serves N features spread over the catalog
-(the way bench/authorize.py picks a model's feature service) instead of the whole catalog.
+(the way bench/authorize.py picks a model's feature service) instead of the whole catalog;
+``--store redis://127.0.0.1:6379/15`` keeps the state in a RedisStore (working set in process,
+write-behind; a namespace of its own, removed at the end).
 Prints a table and writes bench/results/features_online[_...].json.
 
     python bench/features_online.py [--n 2000] [--per-day 4] [--entity card] [--features 60]
+                                    [--store redis://127.0.0.1:6379/15]
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cardmind import schema
-from cardmind.features import FeatureService, OnlineEngine, default_catalog
+from cardmind.features import FeatureService, MemoryStore, OnlineEngine, default_catalog, open_store
 from cardmind.units import TZ
 
 MCCS = ("5812", "5411", "4511", "5732", "5999", "5541", "7832", "8062")
@@ -41,8 +44,8 @@ def _auth(rng: np.random.Generator, i: int, ts: datetime, merchant: int) -> dict
     }
 
 
-def build(per_day: float, seed: int = 0, entity: str | None = None, n_features: int = 0
-          ) -> tuple[OnlineEngine, datetime, np.random.Generator]:
+def build(per_day: float, seed: int = 0, entity: str | None = None, n_features: int = 0,
+          store: str | None = None) -> tuple[OnlineEngine, datetime, np.random.Generator]:
     rng = np.random.default_rng(seed)
     catalog = default_catalog()
     if entity is not None:
@@ -50,9 +53,10 @@ def build(per_day: float, seed: int = 0, entity: str | None = None, n_features: 
     if n_features:
         names = catalog.names()
         chosen = names[:: max(1, len(names) // n_features)][:n_features]
-        engine = OnlineEngine(FeatureService(name="bench", features=chosen))
-    else:
-        engine = OnlineEngine(catalog)
+        catalog = FeatureService(name="bench", features=chosen).catalog()
+    state = (open_store(store, namespace=f"cardmind:bench:{os.getpid()}:") if store
+             else MemoryStore())
+    engine = OnlineEngine(catalog, store=state)
     start = datetime(2026, 1, 1, tzinfo=TZ)
     n = int(180 * per_day)
     times = sorted(start + timedelta(seconds=float(s)) for s in rng.uniform(0, 180 * 86400, n))
@@ -84,9 +88,11 @@ def main() -> None:
     ap.add_argument("--entity", default=None, help="only this entity's features (e.g. card)")
     ap.add_argument("--features", type=int, default=0,
                     help="serve this many features spread over the catalog (0: all)")
+    ap.add_argument("--store", default=None, help="state store URL (default: in memory)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    engine, last, rng = build(args.per_day, entity=args.entity, n_features=args.features)
+    engine, last, rng = build(args.per_day, entity=args.entity, n_features=args.features,
+                              store=args.store)
     build_s = time.perf_counter() - t0
     n_out = len(engine._out_names)
     gap = 86_400 / args.per_day  # new authorizations arrive at the history's own pace
@@ -129,6 +135,7 @@ def main() -> None:
     load = os.getloadavg()
     what = f" ({args.entity} only)" if args.entity else ""
     what += f", a {args.features}-feature service" if args.features else ""
+    what += f", state in {type(engine.store).__name__}" if args.store else ""
     print(f"default catalog{what}: {n_out} features; card history {history} authorizations over "
           f"180 days (+ statements, repayments); built in {build_s:.1f} s; load average "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
@@ -137,6 +144,9 @@ def main() -> None:
         print(f"{name:<26}{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}")
     suffix = (f"_{args.entity}" if args.entity else "") + (f"_{args.features}" if args.features
                                                            else "")
+    suffix += "_redis" if args.store else ""
+    if args.store:
+        engine.store.clear()
     out = Path(__file__).parent / "results" / f"features_online{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"features": n_out, "history_auths": history, "n": args.n,

@@ -133,11 +133,7 @@ def test_stores():
     e = engine(store=s)
     e.update(auth(1, 0))
     assert any(k.startswith("g:card:") for k in s.keys(""))
-    assert isinstance(open_store("memory://"), MemoryStore)
-    with pytest.raises(InvalidInput, match="not yet supported"):
-        open_store("redis://localhost:6379/0")
-    with pytest.raises(InvalidInput, match="unknown online store"):
-        open_store("ftp://x")
+    assert isinstance(open_store("memory://"), MemoryStore)  # Redis: test_stores.py
 
 
 def test_label_delayed_features_and_the_bounded_label_index():

@@ -49,7 +49,7 @@ from cardmind.features.plan import (
     virtual,
 )
 from cardmind.features.readkernel import after_repayment, read_all, read_plan
-from cardmind.features.stores import MemoryStore, StateStore
+from cardmind.features.stores import StateStore, open_store
 
 _NO_CODES = np.zeros(0, np.int64)
 _EMPTY_BUF = np.zeros((4, 0), np.int64)  # the storage of a log with no events
@@ -99,10 +99,13 @@ class OnlineEngine:
         if isinstance(catalog, FeatureService):
             catalog = catalog.catalog()
         self.catalog = catalog
-        self.store = store if store is not None else MemoryStore()
         self.allowed_lateness_us = vocab.parse_window(allowed_lateness)
         self.plan = Plan(catalog)
         self.names = self.plan.catalog.names()
+        if store is None:  # CARDMIND_ONLINE_STORE; a Redis namespace per catalog
+            tag = hashlib.blake2b("\n".join(self.names).encode(), digest_size=6).hexdigest()
+            store = open_store(namespace=f"cardmind:online:{tag}:")
+        self.store = store
         self._index = {n: i for i, n in enumerate(self.names)}
         self._out = np.asarray([self._index[n] for n in self.plan.outputs], np.int64)
         self._out_names = list(self.plan.outputs)
@@ -397,8 +400,14 @@ class OnlineEngine:
         self.rejected.append(reason)
 
     def bootstrap(self, dataset: Any, until: Any = None) -> None:
-        """Build the state from a dataset's history: every event known before ``until``."""
+        """Build the state from a dataset's history: every event known before ``until``.
+
+        The state is *replaced*: the store is cleared first, so bootstrapping again (a restarted
+        server on a persistent Redis namespace) never counts the history twice.
+        """
         limit = None if until is None else vocab.to_epoch_us(until)
+        self.store.clear()
+        self._auth_index.clear()
         for table in TABLES:
             if not dataset.has(table):
                 continue

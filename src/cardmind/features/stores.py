@@ -1,9 +1,11 @@
 """Where the online engine keeps per-entity state: a four-method interface, chosen by URL.
 
 A backend implements ``get``, ``put``, ``delete`` and ``keys``. State objects are
-:class:`~cardmind.features.aggregates.WindowLog` (and small dicts for label bookkeeping); they
-serialise to bytes with ``to_bytes`` / ``from_bytes`` without pickle, so a Redis backend stores
-``key -> bytes`` (not yet supported: it follows in a later issue; ``open_store`` says so).
+:class:`~cardmind.features.aggregates.WindowLog` (and small JSON-able dicts for label
+bookkeeping); they serialise to bytes with ``to_bytes`` / ``from_bytes`` without pickle.
+:class:`MemoryStore` keeps them live in a dictionary; :class:`RedisStore` keeps the same live
+working set in process and Redis behind it (load on miss, write-behind), so the hot path does not
+wait on the network. ``open_store(url)`` picks one from ``CARDMIND_ONLINE_STORE``.
 
 >>> store = open_store("memory://")
 >>> store.put("card:t1", {"x": 1}); store.get("card:t1"), store.get("card:t2")
@@ -14,6 +16,10 @@ serialise to bytes with ``to_bytes`` / ``from_bytes`` without pickle, so a Redis
 
 from __future__ import annotations
 
+import atexit
+import json
+import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
@@ -40,6 +46,11 @@ class StateStore(ABC):
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Keys starting with ``prefix``."""
 
+    def clear(self) -> None:
+        """Forget every key (``keys`` then ``delete``; backends may do it faster)."""
+        for key in list(self.keys("")):
+            self.delete(key)
+
 
 class MemoryStore(StateStore):
     """In-process dictionary: the default, and the fastest (state objects are kept live)."""
@@ -63,14 +74,181 @@ class MemoryStore(StateStore):
         return len(self._data)
 
 
-def open_store(url: str | None = None) -> StateStore:
-    """A store from a URL (``CARDMIND_ONLINE_STORE``): ``memory://`` today."""
+class RedisStore(StateStore):
+    """Redis behind an in-process working set: reads and writes never wait on the network.
+
+    - ``get`` answers from the working set; a key not seen yet costs one ``GET`` (load on miss)
+      and the answer — the state, or its absence — is kept.
+    - ``put`` / ``delete`` change the working set and mark the key; marked keys go to Redis in
+      one pipelined round trip (write-behind) every ``flush_every`` changes or ``flush_seconds``,
+      and at :meth:`flush` / :meth:`close` / interpreter exit. A crash loses at most that much.
+    - The working set holds at most ``max_items`` keys: beyond, it is flushed and the oldest
+      loaded half forgotten (they load again on the next miss).
+    - One process writes a namespace (partition entities across processes): a key in the working
+      set does not see another writer's changes.
+
+    Values are ``b"W"`` + :meth:`WindowLog.to_bytes
+    <cardmind.features.aggregates.WindowLog.to_bytes>` or ``b"J"`` + JSON (label bookkeeping);
+    never pickle. ``client`` is a ``redis.Redis`` (tests); otherwise one is made from ``url``.
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *,
+                 namespace: str = "cardmind:online:", flush_every: int = 1000,
+                 flush_seconds: float = 1.0, max_items: int = 2_000_000,
+                 client: Any = None) -> None:
+        if flush_every < 1 or flush_seconds <= 0 or max_items < 1:
+            raise ValueError("RedisStore: flush_every and max_items must be >= 1, "
+                             "flush_seconds > 0")
+        if client is None:
+            import redis
+
+            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        try:
+            client.ping()
+        except Exception as exc:  # redis.ConnectionError, bad URL, auth...
+            raise InvalidInput(f"online store {url}: Redis not reachable ({exc})") from None
+        self.url = url
+        self.namespace = namespace
+        self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        self.max_items = max_items
+        self._redis = client
+        self._live: dict[str, Any] = {}
+        self._absent: set[str] = set()
+        self._dirty: set[str] = set()
+        self._deleted: set[str] = set()
+        self._flushed_at = time.monotonic()
+        self.n_loads = 0  # GETs on a miss
+        self.n_flushes = 0  # pipelined write rounds
+        ref = weakref.ref(self)
+        atexit.register(lambda: (s := ref()) is not None and s.flush())
+
+    # --- the four methods ---------------------------------------------------------------------
+
+    def get(self, key: str) -> Any | None:
+        state = self._live.get(key)
+        if state is not None or key in self._absent:
+            return state
+        data = self._redis.get(self.namespace + key)
+        self.n_loads += 1
+        if data is None:
+            self._absent.add(key)
+            if len(self._absent) > self.max_items:
+                self._absent.clear()  # only a cache of misses
+            return None
+        state = _decode(data)
+        self._live[key] = state
+        self._trim()
+        return state
+
+    def put(self, key: str, state: Any) -> None:
+        self._live[key] = state
+        self._absent.discard(key)
+        self._deleted.discard(key)
+        self._dirty.add(key)
+        self._maybe_flush()
+
+    def delete(self, key: str) -> None:
+        self._live.pop(key, None)
+        self._dirty.discard(key)
+        self._absent.add(key)
+        self._deleted.add(key)
+        self._maybe_flush()
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        self.flush()
+        n = len(self.namespace)
+        pattern = _glob_escape(self.namespace + prefix) + "*"
+        return (k.decode()[n:] for k in self._redis.scan_iter(match=pattern, count=1000))
+
+    # --- write-behind -------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every changed key to Redis now (one pipelined round trip)."""
+        if not self._dirty and not self._deleted:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key in self._dirty:
+            pipe.set(self.namespace + key, _encode(self._live[key]))
+        for key in self._deleted:
+            pipe.delete(self.namespace + key)
+        pipe.execute()  # on failure the marks stay: the next flush retries
+        self._dirty.clear()
+        self._deleted.clear()
+        self._flushed_at = time.monotonic()
+        self.n_flushes += 1
+
+    def clear(self) -> None:
+        """Forget the whole namespace, here and in Redis."""
+        self._live.clear()
+        self._absent.clear()
+        self._dirty.clear()
+        self._deleted.clear()
+        batch = []
+        for k in self._redis.scan_iter(match=_glob_escape(self.namespace) + "*", count=1000):
+            batch.append(k)
+            if len(batch) >= 1000:
+                self._redis.delete(*batch)
+                batch = []
+        if batch:
+            self._redis.delete(*batch)
+
+    def close(self) -> None:
+        """Flush and close the connection."""
+        self.flush()
+        self._redis.close()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def _maybe_flush(self) -> None:
+        if (len(self._dirty) + len(self._deleted) >= self.flush_every
+                or time.monotonic() - self._flushed_at >= self.flush_seconds):
+            self.flush()
+
+    def _trim(self) -> None:
+        if len(self._live) <= self.max_items:
+            return
+        self.flush()  # everything clean: forgetting loses nothing
+        drop = len(self._live) - self.max_items // 2
+        for key in list(self._live)[:drop]:
+            del self._live[key]
+
+
+def _encode(state: Any) -> bytes:
+    from cardmind.features.aggregates import WindowLog
+
+    if isinstance(state, WindowLog):
+        return b"W" + state.to_bytes()
+    if isinstance(state, dict):
+        return b"J" + json.dumps(state, separators=(",", ":")).encode()
+    raise TypeError(f"online store: cannot serialise {type(state).__name__} (WindowLog or dict)")
+
+
+def _decode(data: bytes) -> Any:
+    from cardmind.features.aggregates import WindowLog
+
+    kind, body = data[:1], data[1:]
+    if kind == b"W":
+        return WindowLog.from_bytes(body)
+    if kind == b"J":
+        return json.loads(body)
+    raise ValueError(f"online store: unknown value kind {kind!r}")
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def open_store(url: str | None = None, *, namespace: str = "cardmind:online:") -> StateStore:
+    """A store from a URL (default: ``CARDMIND_ONLINE_STORE``): ``memory://`` or ``redis://...``
+    (``rediss://`` for TLS); ``namespace`` prefixes the Redis keys."""
     if url is None:
         from cardmind.settings import get_settings
 
         url = getattr(get_settings(), "online_store", None) or "memory://"
     if url.startswith("memory://"):
         return MemoryStore()
-    if url.startswith("redis://"):
-        raise InvalidInput("online store redis:// is not yet supported (planned); use memory://")
-    raise InvalidInput(f"unknown online store URL {url!r}; use memory://")
+    if url.startswith(("redis://", "rediss://")):
+        return RedisStore(url, namespace=namespace)
+    raise InvalidInput(f"unknown online store URL {url!r}; use memory:// or redis://host:port/db")
