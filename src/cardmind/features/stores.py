@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import time
 import weakref
 from abc import ABC, abstractmethod
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from cardmind.errors import InvalidInput
+
+_log = logging.getLogger(__name__)
 
 
 class StateStore(ABC):
@@ -85,7 +88,8 @@ class RedisStore(StateStore):
     - The working set holds at most ``max_items`` keys: beyond, it is flushed and the oldest
       loaded half forgotten (they load again on the next miss).
     - One process writes a namespace (partition entities across processes): a key in the working
-      set does not see another writer's changes.
+      set does not see another writer's changes. Not thread-safe (like the engine itself), and a
+      flush runs on the caller's thread: the decision that triggers it pays the round trip.
 
     Values are ``b"W"`` + :meth:`WindowLog.to_bytes
     <cardmind.features.aggregates.WindowLog.to_bytes>` or ``b"J"`` + JSON (label bookkeeping);
@@ -120,8 +124,7 @@ class RedisStore(StateStore):
         self._flushed_at = time.monotonic()
         self.n_loads = 0  # GETs on a miss
         self.n_flushes = 0  # pipelined write rounds
-        ref = weakref.ref(self)
-        atexit.register(lambda: (s := ref()) is not None and s.flush())
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     # --- the four methods ---------------------------------------------------------------------
 
@@ -213,6 +216,17 @@ class RedisStore(StateStore):
         drop = len(self._live) - self.max_items // 2
         for key in list(self._live)[:drop]:
             del self._live[key]
+
+
+def _flush_at_exit(ref: weakref.ref) -> None:
+    store = ref()
+    if store is None:
+        return
+    try:
+        store.flush()
+    except Exception as exc:  # Redis gone at exit: say what was lost, do not hide it
+        _log.warning("online store %s: %d changed keys not written at exit (%s)", store.url,
+                     len(store._dirty) + len(store._deleted), exc)
 
 
 def _encode(state: Any) -> bytes:
