@@ -100,19 +100,30 @@ class BatchEngine:
         """Like :meth:`compute` but written to one Parquet file, for outputs too big for memory.
 
         ``window``: one SQL statement streamed by DuckDB (portable); ``compiled`` or ``join``:
-        :meth:`compute` on slices of ``chunk_rows`` rows, appended in order.
+        :meth:`compute` on slices of ``chunk_rows`` rows, appended in order; a slice is written
+        by a background thread while the next one is computed.
         """
         if strategy in ("compiled", "join"):
+            from concurrent.futures import Future, ThreadPoolExecutor
+
             import pyarrow.parquet as pq
 
             writer = None
+            pending: Future[None] | None = None
             self._events_cache = {}  # the events do not change between slices
             try:
-                for start in range(0, max(rows.num_rows, 1), chunk_rows):
-                    part = self.compute(catalog, rows.slice(start, chunk_rows), strategy=strategy)
-                    if writer is None:
-                        writer = pq.ParquetWriter(str(path), part.schema)
-                    writer.write_table(part)
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    for start in range(0, max(rows.num_rows, 1), chunk_rows):
+                        part = self.compute(catalog, rows.slice(start, chunk_rows),
+                                            strategy=strategy)
+                        if writer is None:
+                            writer = pq.ParquetWriter(str(path), part.schema)
+                        if pending is not None:
+                            pending.result()  # in order, and at most two slices in memory
+                        pending = pool.submit(writer.write_table, part)
+                        del part
+                    if pending is not None:
+                        pending.result()
             finally:
                 self._events_cache = None
                 if writer is not None:

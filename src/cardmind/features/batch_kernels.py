@@ -117,7 +117,7 @@ def dictionary_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, in
 # --- sorting -----------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def order_by_key_time(kid, t, n_ids):  # pragma: no cover - compiled
     """Items with ``kid >= 0`` ordered by (kid, t), stable; and where each id starts.
 
@@ -251,7 +251,7 @@ def sweep_rows(ev_start: np.ndarray, ts: np.ndarray, val: np.ndarray, mask: np.n
     return _gather(done, source)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _gather(done, source):  # pragma: no cover - compiled
     """Feature-major output in input order from row-major sorted rows: output ``p`` is sorted
     row ``source[p]`` (NaN when -1). One random read of a whole row per output, and the columns
@@ -274,7 +274,7 @@ def _gather(done, source):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _sweep(out, ev_start, ts, val, mask, codes, n_codes, row_start, row_t, wins, feats, specs,
            enter_bits, leave_bits, last_bits, queues, queue_need, queue_of, distinct_need,
            bounds):  # pragma: no cover - compiled
