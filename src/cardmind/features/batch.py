@@ -73,17 +73,15 @@ class BatchEngine:
 
         ``strategy``: ``join`` (range join of rows to events, all in SQL: best for samples),
         ``window`` (SQL window functions over events and rows: the portable form, e.g. Spark),
-        ``compiled`` (DuckDB selects and sorts, the online engine's compiled kernel sweeps: best
-        for many rows); ``auto`` joins up to 20,000 rows and compiles above.
+        ``compiled`` (DuckDB selects, a compiled kernel sweeps each entity's rows in time order,
+        see :mod:`.batch_kernels`: best for many rows); ``auto`` joins up to 20,000 rows and
+        compiles above.
         """
         plan, name = self._prepare(catalog, rows)
         if strategy == "auto":
             strategy = "join" if rows.num_rows <= 20_000 else "compiled"
         try:
-            base = self.con.sql(exp.select(*[S.col(c) for c in self._base_inputs(plan)],
-                                           copy=False).from_(name, copy=False).order_by(
-                S.col(ROW), copy=False).sql(self.dialect, copy=False)).to_arrow_table()
-            out = self._compute_parts(plan, name, rows.num_rows, _check(strategy), base)
+            out = self._compute_parts(plan, name, rows.num_rows, _check(strategy))
         finally:
             self.con.unregister(name)
         return out.select(plan.outputs)
@@ -290,8 +288,7 @@ class BatchEngine:
                             for n in plan.outputs],
                           copy=False).from_(source, copy=False).order_by(S.col(ROW), copy=False)
 
-    def _compute_parts(self, plan: Plan, rows: str, n_rows: int, strategy: str,
-                       base: pa.Table) -> pa.Table:
+    def _compute_parts(self, plan: Plan, rows: str, n_rows: int, strategy: str) -> pa.Table:
         """Run each part on its own (DuckDB plans small queries much faster than one huge one),
         then the final layer over the collected base columns."""
         key = (tuple(plan.outputs), tuple(plan.catalog.names()), rows, strategy, self.dialect)
@@ -324,6 +321,9 @@ class BatchEngine:
                 columns[n] = arr
         if not (plan.request or plan.derived or plan.labels):  # nothing on top: no final query
             return pa.table({n: K.float_column(columns[n]) for n in plan.outputs})
+        base_q = exp.select(*[S.col(c) for c in self._base_inputs(plan)], copy=False).from_(
+            rows, copy=False).order_by(S.col(ROW), copy=False)
+        base = self.con.sql(base_q.sql(self.dialect, copy=False)).to_arrow_table()
         for n, arr in columns.items():
             base = base.append_column(n, K.float_column(arr))
         self.con.register(_BASE, base)
