@@ -364,10 +364,13 @@ class BatchEngine:
                                       for _, st, w, lane in swept], windows=g.windows_array(),
                                      n_lanes=L, specs=self._specs(g))
             rorder, row_start = K.order_by_key_time(row_kid, row_t, index.n)
-            scratch = cache.setdefault("__scratch", []) if cache is not None else None
+            scratch, buffer = None, None
+            if cache is not None:  # to_parquet: slices of the same size, memory reused
+                scratch = cache.setdefault("__scratch", [])
+                buffer = self._output_buffer(cache, g.key, len(swept) * n_rows)
             block = K.sweep_rows(ev_start, ts, val, m, codes, row_start, row_t[rorder],
                                  row_idx[rorder], spec, n_out=n_rows, n_codes=n_codes,
-                                 scratch=scratch)
+                                 scratch=scratch, out=buffer)
             none = row_idx[row_kid < 0]  # the entity has no events: empty windows
             for j, (name, st, _, _) in enumerate(swept):
                 if st in (K.COUNT, K.SUM, K.DISTINCT):
@@ -384,6 +387,18 @@ class BatchEngine:
             names = [p[0] for p in plain] + [p[0] for p in dist]
             columns.update({name: block[j] for j, name in enumerate(names)})
         return columns
+
+    @staticmethod
+    def _output_buffer(cache: dict[Any, Any], key: Any, size: int) -> np.ndarray:
+        """One of two output buffers, in turn. to_parquet computes slice i + 2 only after the
+        writer thread has written slice i, so the buffer slice i used is free again."""
+        ring = cache.setdefault(("__out", key), {"turn": 0, "buffers": [None, None]})
+        turn = ring["turn"]
+        ring["turn"] = 1 - turn
+        buf = ring["buffers"][turn]
+        if buf is None or buf.size < size:
+            buf = ring["buffers"][turn] = np.empty(size)
+        return buf
 
     @staticmethod
     def _specs(g: Group) -> np.ndarray:

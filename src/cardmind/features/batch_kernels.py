@@ -216,7 +216,8 @@ def sweep_rows(ev_start: np.ndarray, ts: np.ndarray, val: np.ndarray, mask: np.n
                codes: np.ndarray, row_start: np.ndarray, row_t: np.ndarray,
                row_pos: np.ndarray, spec: SweepSpec, *, n_out: int,
                n_codes: np.ndarray | None = None, blocks: int = 0,
-               scratch: list[np.ndarray] | None = None) -> np.ndarray:
+               scratch: list[np.ndarray] | None = None,
+               out: np.ndarray | None = None) -> np.ndarray:
     """Features of every row, feature-major ``(features, n_out)``; row ``r`` -> ``row_pos[r]``.
 
     Events are sorted by (entity, time) with entity ``k`` owning ``[ev_start[k], ev_start[k+1])``
@@ -224,7 +225,8 @@ def sweep_rows(ev_start: np.ndarray, ts: np.ndarray, val: np.ndarray, mask: np.n
     row_start[k+1])``. Output columns no row maps to stay NaN. ``codes`` (code column x events)
     are dense dictionary codes, -1 = null, with ``n_codes`` per column. ``blocks`` > 1 splits the
     entities into that many blocks run in parallel (default: one per thread). ``scratch``: a
-    list holding a buffer reused between calls (fresh memory is slow to fault in).
+    list holding a buffer reused between calls (fresh memory is slow to fault in); ``out``: a
+    buffer of at least ``features x n_out`` doubles to write the result into.
     """
     n_ids = len(ev_start) - 1
     if n_ids <= 0 or len(row_t) == 0:
@@ -248,17 +250,20 @@ def sweep_rows(ev_start: np.ndarray, ts: np.ndarray, val: np.ndarray, mask: np.n
            bounds)
     source = np.full(n_out, -1, np.int64)
     source[row_pos] = np.arange(len(row_pos))
-    return _gather(done, source)
+    F = len(spec.feats)
+    result = np.empty((F, n_out)) if out is None else out.reshape(-1)[: F * n_out].reshape(
+        F, n_out)
+    _gather(done, source, result)
+    return result
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _gather(done, source):  # pragma: no cover - compiled
+def _gather(done, source, out):  # pragma: no cover - compiled
     """Feature-major output in input order from row-major sorted rows: output ``p`` is sorted
     row ``source[p]`` (NaN when -1). One random read of a whole row per output, and the columns
     are written in tiles that stay in cache."""
     F = done.shape[1]
     n = source.shape[0]
-    out = np.empty((F, n))
     tile = 1024
     for b in numba.prange((n + tile - 1) // tile):
         p0 = b * tile
