@@ -146,6 +146,14 @@ class FakeEngine:
     def get_decision(self, auth_id: str) -> Decision | None:
         return self.decisions.get(auth_id)
 
+    def explain_decision(self, auth_id: str, top: int = 3) -> list[Any] | None:
+        if auth_id not in self.decisions:
+            return None
+        from cardmind.models.explain import Reason as Factor
+
+        return [Factor.build(feature="card_count_1h", value=9.0, reference=1.0,
+                             contribution=0.8)][:top]
+
     def add_label(self, label: Label) -> None:
         if label.auth_id not in self.decisions:
             raise InvalidInput(f"label: unknown auth_id {label.auth_id!r}")

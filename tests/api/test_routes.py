@@ -155,3 +155,19 @@ def test_engine_built_at_startup_and_closed_at_shutdown(keystore):
     with TestClient(app) as c:
         assert c.get("/healthz").status_code == 200
     assert built and built[0].closed
+
+
+def test_decision_factors_for_any_logged_decision(client):
+    client.post("/v1/authorizations", json=GOOD_REQUEST, headers=headers("scoring"))
+    r = client.get(f"/v1/decisions/{GOOD_REQUEST['auth_id']}/factors?top=2",
+                   headers=headers("analyst"))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["auth_id"] == GOOD_REQUEST["auth_id"]
+    assert body["factors"][0]["feature"] == "card_count_1h"
+    assert body["factors"][0]["zh"].endswith("偏高")
+    assert client.get("/v1/decisions/nope/factors", headers=headers("analyst")).status_code == 404
+    assert client.get(f"/v1/decisions/{GOOD_REQUEST['auth_id']}/factors",
+                      headers=headers("scoring")).status_code == 403
+    assert client.get(f"/v1/decisions/{GOOD_REQUEST['auth_id']}/factors?top=0",
+                      headers=headers("analyst")).status_code == 422

@@ -45,6 +45,9 @@ def test_decide_lookup_label_over_http(real_client):
     engine.flush()
     got = client.get("/v1/decisions/A1", headers=headers("analyst"))
     assert got.status_code == 200 and got.json() == d
+    factors = client.get("/v1/decisions/A1/factors", headers=headers("analyst"))
+    assert factors.status_code == 200  # decided by the stand-in rules: no model, no factors
+    assert factors.json() == {"auth_id": "A1", "model_version": None, "factors": []}
     label = {"auth_id": "A1", "label": "chargeback", "reported_at": "2026-03-20T10:00:00"}
     assert client.post("/v1/labels", json=label, headers=headers("analyst")).status_code == 201
     unknown = client.post(
