@@ -169,3 +169,22 @@ def test_add_is_update_then_revert():
         two.add(t, x, lanes, np.asarray(codes, np.int64), newest - 100)
         assert len(one) == len(two)
         np.testing.assert_array_equal(one.buf[:, one.lo : one.hi], two.buf[:, two.lo : two.hi])
+
+
+@pytest.mark.parametrize("integer", [True, False])
+def test_admit_refuses_too_late_events_and_otherwise_is_update_then_revert(integer):
+    one = WindowLog(integer=integer, n_codes=2, specs=SPECS)
+    two = WindowLog(integer=integer, n_codes=2, specs=SPECS)
+    newest, refused = None, 0
+    for t, x, lanes, codes in _stream(5, 300, integer=integer, lateness=60):
+        if newest is not None and t < newest - 20:
+            assert not two.admit(t, x, lanes, np.asarray(codes, np.int64), 100, 20)
+            refused += 1
+            continue
+        newest = t if newest is None else max(newest, t)
+        one.update(t, x, lanes, codes)
+        one.revert(newest - 100 - 20)
+        assert two.admit(t, x, lanes, np.asarray(codes, np.int64), 100, 20)
+        assert len(one) == len(two)
+        np.testing.assert_array_equal(one.buf[:, one.lo : one.hi], two.buf[:, two.lo : two.hi])
+    assert refused > 0

@@ -38,7 +38,7 @@ from typing import ClassVar
 import numba
 import numpy as np
 
-from cardmind.features.flags import flag_rebuild, insert, insert_expire
+from cardmind.features.flags import admit, flag_rebuild, insert, insert_expire
 
 # Index of each statistic in the block ``get`` returns (shape: stats x windows x lanes).
 COUNT, SUM, MEAN, MIN, MAX, STD, LAST, SINCE, SHARE = range(9)
@@ -248,6 +248,20 @@ class WindowLog:
         self.lo = insert_expire(self.ts, self.val, self.mask, self.codes, self.dflag, self.lo,
                                 self.hi, ts, value, lanes, codes, self.specs, before)
         self.hi += 1
+
+    def admit(self, ts: int, value: float, lanes: int, codes: np.ndarray, retention: int,
+              lateness: int) -> bool:
+        """The online write: refuse an event more than ``lateness`` older than the newest (returns
+        False), else ``add`` it with expiry at ``max(ts, newest) - retention - lateness``."""
+        if self.hi == self.buf.shape[1]:
+            self._grow()
+        lo = admit(self.buf, not self.integer, self.lo, self.hi, ts, value, lanes, codes,
+                   self.specs, retention, lateness)
+        if lo < 0:
+            return False
+        self.lo = lo
+        self.hi += 1
+        return True
 
     def revert(self, before: int) -> None:
         """Events with ``ts < before`` leave the window for good."""

@@ -108,3 +108,24 @@ def insert_expire(ts, val, mask, codes, dflag, lo, hi, t, x, lanes, cv, specs,
     while lo < hi and ts[lo] < before:
         lo += 1
     return lo
+
+
+@numba.njit(cache=True)
+def admit(buf, floats, lo, hi, t, x, lanes, cv, specs, retention, lateness):  # pragma: no cover
+    """The online write of one event into a log stored as one matrix (see ``WindowLog.buf``).
+
+    Refuses (returns -1) an event more than ``lateness`` older than the newest retained one;
+    otherwise inserts it (capacity checked by the caller), expires the events older than
+    ``max(t, newest) - retention - lateness`` and returns the new ``lo``.
+    """
+    newest = t
+    if hi > lo:
+        newest = buf[0, hi - 1]
+        if t < newest - lateness:
+            return -1
+        newest = max(newest, t)
+    if floats:
+        return insert_expire(buf[0], buf[1].view(np.float64), buf[2], buf[4:], buf[3], lo, hi, t,
+                             x, lanes, cv, specs, newest - retention - lateness)
+    return insert_expire(buf[0], buf[1], buf[2], buf[4:], buf[3], lo, hi, t, x, lanes, cv, specs,
+                         newest - retention - lateness)

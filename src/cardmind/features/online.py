@@ -340,11 +340,6 @@ class OnlineEngine:
             log = get(skey)
             if log is None:
                 log = r.new_log()
-            newest = log.newest
-            if newest is not None and t < newest - late:
-                self._reject(f"{table} event at {t} is older than the allowed lateness behind "
-                             f"the newest event {newest} of {r.entity} {key!r}: not applied")
-                continue
             cv = _NO_CODES
             if r.n_codes:
                 hs = []
@@ -354,8 +349,10 @@ class OnlineEngine:
                         h = codes[c] = code(attrs.get(c))
                     hs.append(h)
                 cv = np.asarray(hs, np.int64)
-            log.add(t, value, mask, cv,
-                    (t if newest is None or t > newest else newest) - r.retention_us - late)
+            if not log.admit(t, value, mask, cv, r.retention_us, late):
+                self._reject(f"{table} event at {t} is older than the allowed lateness behind "
+                             f"the newest event {log.newest} of {r.entity} {key!r}: not applied")
+                continue
             put(skey, log)
         if index_auth:
             auth_id = event["auth_id"]
