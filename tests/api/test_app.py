@@ -25,5 +25,9 @@ def test_served_app_builds_the_real_engine_from_settings(monkeypatch, cardmind_h
             "/v1/authorizations", json=GOOD_REQUEST, headers={"X-API-Key": KEYS["scoring"]}
         )
         assert r.status_code == 200 and r.json()["response_code"] == "14"  # no accounts loaded
+        app_module.gc.collect()  # a full collection: its survivors are frozen too
+        assert calls == [1, "freeze", "freeze"]
+    app_module.gc.collect()  # after shut-down the hook is gone
     assert (cardmind_home / "cardmind.db").exists()  # decision log in CARDMIND_HOME
-    assert calls == [1, "freeze"]  # bootstrapped state kept out of full collections
+    assert calls == [1, "freeze", "freeze"]  # bootstrapped state kept out of full collections
+    assert app_module.freeze_survivors not in app_module.gc.callbacks

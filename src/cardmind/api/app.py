@@ -138,7 +138,8 @@ def create_app(
     ``freeze_gc`` (set by ``cardmind serve``) moves everything built at start-up into the garbage
     collector's permanent generation: the engine's bootstrapped state is hundreds of thousands of
     objects, and a full collection over them pauses the server for ~0.1-0.4 s, which would show
-    as p99 latency.
+    as p99 latency. It also installs :func:`freeze_survivors`, for the state the engine keeps
+    while serving (idempotency and reversal caches).
 
     ``fast_path`` answers valid authorizations before routing
     (:class:`~cardmind.api.routers.authorizations.AuthorizationFastPath`; same answers, tested).
@@ -162,9 +163,12 @@ def create_app(
         if freeze_gc:
             gc.collect()
             gc.freeze()
+            gc.callbacks.append(freeze_survivors)
         try:
             yield
         finally:
+            if freeze_survivors in gc.callbacks:
+                gc.callbacks.remove(freeze_survivors)
             for module in reversed(modules):
                 if hasattr(module, "teardown"):
                     module.teardown(app)
@@ -194,6 +198,20 @@ def create_app(
         app.include_router(module.router)
     _document_extra_models(app, [m for mod in modules for m in getattr(mod, "OPENAPI_MODELS", ())])
     return app
+
+
+def freeze_survivors(phase: str, info: dict[str, int]) -> None:
+    """``gc.callbacks`` hook: after each full collection, move what survived it to the permanent
+    generation, so that the next full collection scans only objects made since.
+
+    The engine keeps every recent decision and purchase (idempotency, reversals): without this,
+    full collections rescan them all and their pauses grow with uptime (measured in process at
+    ~2,000 authorizations/s: 31, 49, 78, 107, 138, 188, 238 ms over 60,000 requests). The cost:
+    an object frozen here that later becomes part of a reference cycle is never freed; the
+    engine's caches drop entries by reference count (no cycles).
+    """
+    if phase == "stop" and info.get("generation") == 2:
+        gc.freeze()
 
 
 def _document_extra_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
