@@ -483,9 +483,12 @@ class _Run:
         temp = out.temp[order]
         amount = out.amount[order]
         city = ev["city"][order]
-        # the other tables of the month go to a second writer thread
+        # the other tables of the month go to a second writer thread; the episode log keeps
+        # growing on this thread, so the writer gets a snapshot of what it reads
+        episodes = _episode_snapshot(self.episodes)
         self._pending_others = self.pool2.submit(
             self.write_others,
+            episodes,
             k,
             ev,
             out,
@@ -529,19 +532,20 @@ class _Run:
         )
 
     def write_others(
-        self, k, ev, out, mi, si_prob, order, seq, auth_id, card, ts, approved, temp, amount
+        self, episodes, k, ev, out, mi, si_prob, order, seq, auth_id, card, ts, approved, temp, amount
     ) -> None:
         """Every table of the month but ``authorizations`` (runs in the second writer thread)."""
         t0 = time.thread_time()
         try:
             self._write_others(
-                k, ev, out, mi, si_prob, order, seq, auth_id, card, ts, approved, temp, amount
+                episodes, k, ev, out, mi, si_prob, order, seq, auth_id, card, ts, approved, temp,
+                amount,
             )
         finally:
             self.writer2_cpu += time.thread_time() - t0
 
     def _write_others(
-        self, k, ev, out, mi, si_prob, order, seq, auth_id, card, ts, approved, temp, amount
+        self, episodes, k, ev, out, mi, si_prob, order, seq, auth_id, card, ts, approved, temp, amount
     ) -> None:
         lk = self.lk
         # temporary credits
@@ -570,12 +574,7 @@ class _Run:
                 "is_fraud": self.scenario_fraud[scen[s]],
             },
         )
-        report = (
-            np.array(self.episodes.report_ts, dtype=np.int64)
-            if len(self.episodes)
-            else np.zeros(1, np.int64)
-        )
-        labels = np.array(self.episodes.label) if len(self.episodes) else np.array(["fraud"])
+        report, labels = episodes
         f = s[self.scenario_fraud[scen[s]] & approved[s] & (ev["mtype"][order][s] == 0)]
         f = f[report[epi[f]] >= 0]
         rep_ts = np.maximum(report[epi[f]], ts[f] + 3600)
@@ -845,3 +844,16 @@ def run(
         "writer_thread_cpu_s": r.writer_cpu,
         "writer2_thread_cpu_s": r.writer2_cpu,
     }
+
+
+def _episode_snapshot(episodes: EpisodeLog) -> tuple[np.ndarray, np.ndarray]:
+    """Report times and labels of every episode so far, copied for the writer thread.
+
+    >>> log = EpisodeLog(); _ = log.add("ato", card=1, merchants=[], start_ts=0, end_ts=1,
+    ...                                 report_ts=5, label="chargeback")
+    >>> [a.tolist() for a in _episode_snapshot(log)]
+    [[5], ['chargeback']]
+    """
+    if not len(episodes):
+        return np.zeros(1, np.int64), np.array(["fraud"])
+    return np.array(episodes.report_ts, dtype=np.int64), np.array(episodes.label)
