@@ -73,8 +73,7 @@ def test_scoring_model_explains_with_the_compiled_shap_and_gives_the_same_reason
 
 
 def test_one_row_isotonic_calibration_equals_numpy_interp():
-    from cardmind.models.calibration import Calibration
-    from cardmind.models.scoring import _interp
+    from cardmind.models.calibration import Calibration, _interp
 
     rng = np.random.default_rng(1)
     raw = rng.random(3000)

@@ -20,6 +20,9 @@ True
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,8 +110,9 @@ class Calibration:
         """Calibrated probability of one raw score (no array allocation for Platt/identity)."""
         if self.method == "identity":
             return float(raw)
-        if self.method == "isotonic":
-            return float(np.interp(raw, self.x, self.y))
+        if self.method == "isotonic":  # plain Python: np.interp releases the GIL, which on the
+            # authorization path hands the interpreter to the decision-log writer thread
+            return _interp(raw, self.x, self.y)
         r = min(max(raw, 1e-12), 1 - 1e-12)
         return float(1.0 / (1.0 + np.exp(-(self.a * np.log(r / (1 - r)) + self.b))))
 
@@ -135,3 +139,23 @@ class Calibration:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-12, 1 - 1e-12)
     return np.log(p / (1 - p))
+
+
+def _interp(x: float, xp: Sequence[float], fp: Sequence[float]) -> float:
+    """``np.interp(x, xp, fp)`` for one value, computed as NumPy does, without NumPy.
+
+    >>> xp, fp = [0.0, 0.2, 1.0], [0.0, 0.1, 0.9]
+    >>> all(_interp(v, xp, fp) == float(np.interp(v, xp, fp)) for v in (-1, 0, 0.1, 0.2, 0.7, 1, 2))
+    True
+    """
+    if x != x:
+        return math.nan
+    j = bisect_right(xp, x) - 1
+    if j < 0:
+        return fp[0]
+    if j >= len(xp) - 1:
+        return fp[-1]
+    if xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    return slope * (x - xp[j]) + fp[j]

@@ -21,7 +21,6 @@ a LightGBM text model and a JSON metadata dict; the registry saves and loads exa
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,12 +64,6 @@ class ScoringModel:
         self.version: str | None = self.metadata.get("version")
         cal = self.metadata.get("calibration")
         self.calibration = Calibration.from_dict(cal) if cal else Calibration(method="identity")
-        # one-row isotonic calibration in plain Python (np.interp releases the GIL, which on
-        # the authorization path hands the interpreter to the decision-log writer thread)
-        self._iso = (
-            (list(self.calibration.x), list(self.calibration.y))
-            if self.calibration.method == "isotonic" else None
-        )
         refs = self.metadata.get("feature_reference") or {}
         texts = {
             k: FeatureText(name=k, en=v["en"], zh=v["zh"], binary=bool(v.get("binary", False)))
@@ -152,8 +145,6 @@ class ScoringModel:
             raw = self._compiled.predict_one(x[0])
         else:
             raw = float(self.booster.predict(x, num_threads=1)[0])
-        if self._iso is not None:
-            return _interp(raw, *self._iso)
         return self.calibration.transform_one(raw)
 
     def compile(self) -> None:
@@ -199,26 +190,6 @@ class ScoringModel:
             f"ScoringModel(name={self.name!r}, version={self.version!r}, "
             f"features={len(self.feature_names)}, calibration={self.calibration.method!r})"
         )
-
-
-def _interp(x: float, xp: list[float], fp: list[float]) -> float:
-    """``np.interp(x, xp, fp)`` for one value, computed as NumPy does, without NumPy.
-
-    >>> xp, fp = [0.0, 0.2, 1.0], [0.0, 0.1, 0.9]
-    >>> all(_interp(v, xp, fp) == float(np.interp(v, xp, fp)) for v in (-1, 0, 0.1, 0.2, 0.7, 1, 2))
-    True
-    """
-    if x != x:
-        return math.nan
-    j = bisect_right(xp, x) - 1
-    if j < 0:
-        return fp[0]
-    if j >= len(xp) - 1:
-        return fp[-1]
-    if xp[j] == x:
-        return fp[j]
-    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-    return slope * (x - xp[j]) + fp[j]
 
 
 def _threads(X: np.ndarray) -> dict[str, int]:

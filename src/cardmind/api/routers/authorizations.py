@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cardmind.api.errors import error_responses
 from cardmind.api.guard import CHECKED_BODY
@@ -59,6 +59,22 @@ _KEY_HEADER = API_KEY_HEADER.lower().encode()
 _SERIALIZE = Decision.__pydantic_serializer__.to_json
 
 
+def _validate(body: bytes, checked: bytes | None) -> AuthorizationRequest:
+    """Pydantic validation of a raw body (``ValidationError`` on failure), skipping the model's
+    card-data check when ``checked`` (the guard's checked body) is this body."""
+    return AuthorizationRequest.model_validate_json(
+        body, context=_GUARDED if checked is not None and checked == body else None)
+
+
+def _decide(state: Any, auth: AuthorizationRequest) -> bytes:
+    """Decide ``auth`` with the app's engine, record its metrics, and return the JSON answer."""
+    decision: Decision = state.engine.decide(auth)
+    state.metrics.observe_decision(
+        action=decision.action, seconds=decision.latency_us / 1e6, stand_in=decision.standin
+    )
+    return _SERIALIZE(decision)
+
+
 def parse_request(body: bytes, checked: bytes | None = None) -> AuthorizationRequest:
     """Validate a raw JSON body; errors become FastAPI validation errors located in ``body``.
 
@@ -66,8 +82,7 @@ def parse_request(body: bytes, checked: bytes | None = None) -> AuthorizationReq
     model does not check it for card data a second time.
     """
     try:
-        return AuthorizationRequest.model_validate_json(
-            body, context=_GUARDED if checked is not None and checked == body else None)
+        return _validate(body, checked)
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
@@ -112,18 +127,14 @@ async def authorize(request: Request) -> Any:
     if ctype and "json" not in ctype.lower():
         raise HTTPException(415, detail="send the authorization as application/json")
     auth = parse_request(await request.body(), request.scope.get(CHECKED_BODY))
-    decision: Decision = engine.decide(auth)
-    request.app.state.metrics.observe_decision(
-        action=decision.action, seconds=decision.latency_us / 1e6, stand_in=decision.standin
-    )
-    return Response(_SERIALIZE(decision), media_type=_JSON)
+    return Response(_decide(request.app.state, auth), media_type=_JSON)
 
 
 class AuthorizationFastPath:
     """Pure ASGI middleware answering valid ``POST /v1/authorizations`` before routing.
 
     Only the answer a valid, authorised request gets from the route is produced here; any other
-    request goes to the route untouched (its body replayed), which answers the error.
+    request goes to the route untouched (the guard replays its body), which answers the error.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -148,51 +159,27 @@ class AuthorizationFastPath:
                 ctype is not None and b"json" not in ctype.lower()):
             await self.app(scope, receive, send)  # the route answers 401/403/415/503
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # client went away
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        checked = scope.get(CHECKED_BODY)
+        body = scope.get(CHECKED_BODY)  # read and checked by the guard, which wraps this app
+        if body is None:
+            await self.app(scope, receive, send)
+            return
         try:
-            auth = AuthorizationRequest.model_validate_json(
-                body, context=_GUARDED if checked is not None and checked == body else None)
+            auth = _validate(body, body)
         except ValidationError:
-            await self.app(scope, _replay(body, receive), send)  # the route answers 400/422
+            await self.app(scope, receive, send)  # the route answers 400/422
             return
         if self._route is None:
             self._route = next(r for r in router.routes if getattr(r, "path", None) == _PATH)
         scope["route"] = self._route  # route template for the metrics middleware
         try:
-            decision: Decision = engine.decide(auth)
+            payload = _decide(state, auth)
         except Exception as exc:  # as the route would: the app's handler for it, if any
             await _handle(fastapi_app, scope, receive, send, exc)
             return
-        state.metrics.observe_decision(
-            action=decision.action, seconds=decision.latency_us / 1e6, stand_in=decision.standin
-        )
-        payload = _SERIALIZE(decision)
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-length", str(len(payload)).encode()), (b"content-type", b"application/json"),
         ]})
         await send({"type": "http.response.body", "body": payload})
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _handle(app: Any, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
