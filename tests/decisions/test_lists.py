@@ -1,4 +1,4 @@
-"""Block/trust lists: persisted, cached, one list per value, expiry, precise errors."""
+"""Block/trust/watch lists: persisted, cached, one list per value, expiry, precise errors."""
 
 from __future__ import annotations
 
@@ -75,3 +75,33 @@ def test_background_refresh_sees_edits_from_another_process(engine):
         time.sleep(0.01)
     mine.stop_refresh()
     assert mine.lookup("device", "d9") == "block"
+
+
+def test_watch_list_denies_temporary_credit_but_does_not_decline(engine_factory, make_req):
+    e = engine_factory()
+    e.lists.add(ListEntry(kind="merchant", value="m7", list_type="watch"))
+    over = e.decide(make_req("a1", card="full", amount=60_000, merchant_id="m7"))
+    assert (over.action, over.response_code) == ("DECLINE", "51")
+    assert "LIST_WATCH_NO_TEMP_CREDIT" in over.reason_codes
+    assert over.temp_credit_fen == 0
+    within = e.decide(make_req("a2", amount=1_000, merchant_id="m7"))
+    assert within.action == "APPROVE"  # watched, not blocked
+    elsewhere = e.decide(make_req("a3", card="full", amount=60_000, merchant_id="m1"))
+    assert elsewhere.action == "APPROVE_WITH_TEMP_CREDIT"
+
+
+def test_add_many_never_moves_a_value_between_lists(engine):
+    lists = ListStore(engine)
+    lists.add(ListEntry(kind="merchant", value="m1", list_type="block", reason="analyst"))
+    added, refused = lists.add_many([
+        ListEntry(kind="merchant", value="m1", list_type="watch"),
+        ListEntry(kind="merchant", value="m2", list_type="watch", reason="ring r1"),
+        ListEntry(kind="category", value="77", list_type="watch"),
+    ])
+    assert [e.value for e in added] == ["m2"]
+    assert [(e.value, why) for e, why in refused] == [
+        ("m1", "merchant 'm1' is on the block list; remove it first"),
+        ("77", "a category entry is a 4-digit MCC, e.g. 7995"),
+    ]
+    assert lists.lookup("merchant", "m1") == "block" and lists.lookup("merchant", "m2") == "watch"
+    assert ListStore(lists.engine).lookup("merchant", "m2") == "watch"  # persisted

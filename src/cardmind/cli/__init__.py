@@ -29,6 +29,7 @@ def _register() -> None:
     from cardmind.cli import demo as _demo  # noqa: F401
     from cardmind.cli import features as _features  # noqa: F401
     from cardmind.cli import ingest as _ingest  # noqa: F401
+    from cardmind.cli import lists as _lists  # noqa: F401
     from cardmind.cli import models as _models  # noqa: F401
     from cardmind.cli import replay as _replay  # noqa: F401
     from cardmind.cli import schema as _schema  # noqa: F401

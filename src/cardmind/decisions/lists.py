@@ -1,7 +1,9 @@
-"""Block and trust lists of cards, merchants, devices, terminals and categories.
+"""Block, trust and watch lists of cards, merchants, devices, terminals and categories.
 
 Persisted in the ``list_entries`` table, cached in memory for the authorization hot path. A
-value is on at most one list of its kind (block or trust). ``category`` entries are MCCs.
+value is on at most one list of its kind (block, trust or watch). ``category`` entries are MCCs.
+``watch`` holds values under suspicion — the merchants of a cash-out ring found by
+``cardmind cashout rings`` — that the default rules deny temporary credit without declining.
 Edits go to the database first, then to the cache, so a crash never leaves the cache ahead.
 
 >>> from cardmind.storage.decision_log import log_engine
@@ -77,7 +79,7 @@ class ListStore:
             self._cache = cache
 
     def lookup(self, kind: str, value: str | None, now: datetime | None = None) -> str:
-        """``'block'``, ``'trust'`` or ``''`` for ``value`` of ``kind`` (expired entries: '')."""
+        """``'block'``, ``'trust'``, ``'watch'`` or ``''`` for ``value`` of ``kind`` (expired: '')."""
         if value is None:
             return ""
         entry = self._cache.get((kind, value))
@@ -89,25 +91,62 @@ class ListStore:
 
     def add(self, entry: ListEntry) -> ListEntry:
         """Put ``entry`` on its list (replacing the same value's entry on the same list)."""
+        problem = self._problem(entry)
+        if problem:
+            raise InvalidInput(f"lists: {problem}")
+        return self._write([entry])[0]
+
+    def add_many(self, entries: list[ListEntry]) -> tuple[list[ListEntry], list[tuple[ListEntry, str]]]:
+        """Add every acceptable entry in one transaction; return (added, [(refused, reason)]).
+
+        An entry is refused when ``add`` would refuse it — in particular a value already on
+        another list is never moved (a cash-out import must not lift a block or a trust).
+
+        >>> from cardmind.storage.decision_log import log_engine
+        >>> from cardmind.storage.base import create_all
+        >>> engine = log_engine("sqlite://"); create_all(engine)
+        >>> lists = ListStore(engine)
+        >>> _ = lists.add(ListEntry(kind="merchant", value="m1", list_type="block"))
+        >>> added, refused = lists.add_many([ListEntry(kind="merchant", value=v, list_type="watch")
+        ...                                  for v in ("m1", "m2")])
+        >>> [e.value for e in added], [(e.value, why) for e, why in refused]
+        (['m2'], [('m1', "merchant 'm1' is on the block list; remove it first")])
+        """
+        ok: dict[tuple[str, str], ListEntry] = {}
+        refused: list[tuple[ListEntry, str]] = []
+        for entry in entries:
+            problem = self._problem(entry)
+            if problem:
+                refused.append((entry, problem))
+            else:
+                ok[(entry.kind, entry.value)] = entry  # the last of duplicates wins
+        return (self._write(list(ok.values())) if ok else []), refused
+
+    def _problem(self, entry: ListEntry) -> str:
+        """Why ``entry`` cannot be added, or ''."""
         if entry.kind not in LIST_KINDS or entry.list_type not in LIST_TYPES:
-            raise InvalidInput(f"lists: kind must be one of {LIST_KINDS}, type one of {LIST_TYPES}")
+            return f"kind must be one of {LIST_KINDS}, type one of {LIST_TYPES}"
         if entry.kind == "category" and not (len(entry.value) == 4 and entry.value.isdigit()):
-            raise InvalidInput("lists: a category entry is a 4-digit MCC, e.g. 7995")
+            return "a category entry is a 4-digit MCC, e.g. 7995"
         existing = self._cache.get((entry.kind, entry.value))
         if existing is not None and existing.list_type != entry.list_type:
-            raise InvalidInput(
-                f"lists: {entry.kind} {entry.value!r} is on the {existing.list_type} list; "
-                "remove it first"
-            )
-        stamped = entry.model_copy(update={"added_at": entry.added_at or datetime.now(TZ)})
+            return (f"{entry.kind} {entry.value!r} is on the {existing.list_type} list; "
+                    "remove it first")
+        return ""
+
+    def _write(self, entries: list[ListEntry]) -> list[ListEntry]:
+        """Replace the entries' values in the database (one transaction), then in the cache."""
+        now = datetime.now(TZ)
+        stamped = [e.model_copy(update={"added_at": e.added_at or now}) for e in entries]
         with self._lock, self.engine.begin() as conn:
-            conn.execute(
-                delete(ListEntryRow).where(
-                    ListEntryRow.kind == entry.kind, ListEntryRow.value == entry.value
+            for e in stamped:
+                conn.execute(
+                    delete(ListEntryRow).where(ListEntryRow.kind == e.kind, ListEntryRow.value == e.value)
                 )
-            )
-            conn.execute(ListEntryRow.__table__.insert(), [stamped.model_dump()])
-            self._cache[(entry.kind, entry.value)] = stamped
+            conn.execute(ListEntryRow.__table__.insert(), [e.model_dump() for e in stamped])
+        with self._lock:
+            for e in stamped:
+                self._cache[(e.kind, e.value)] = e
         return stamped
 
     def remove(self, kind: str, value: str, list_type: str | None = None) -> bool:

@@ -25,6 +25,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "LIST_BLOCK_TERMINAL": ("Terminal is on the block list", "终端在黑名单中"),
     "LIST_BLOCK_CATEGORY": ("Merchant category is blocked", "该商户类别被禁止"),
     "LIST_TRUST": ("Trusted card, merchant or device", "可信卡片、商户或设备"),
+    "LIST_WATCH_NO_TEMP_CREDIT": ("No temporary credit: card or merchant on the watch list "
+                                  "(e.g. a suspected cash-out merchant)",
+                                  "卡片或商户在观察名单中（如疑似套现商户），不提供临时额度"),
     # fraud
     "FRAUD_HIGH": ("Very high fraud risk score", "欺诈风险评分很高"),
     "FRAUD_ELEVATED": ("Elevated fraud risk: customer verification needed", "欺诈风险偏高，需要验证持卡人身份"),

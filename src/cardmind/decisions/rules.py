@@ -65,7 +65,7 @@ DEFAULT_RULES_PATH = Path(__file__).parent / "rules" / "default.yaml"
 EFFECTS = ("DECLINE", "CHALLENGE", "ALLOW", "NO_TEMP_CREDIT")
 _DEFAULT_CODE = {"DECLINE": "05", "CHALLENGE": "1A", "ALLOW": "00", "NO_TEMP_CREDIT": "00"}
 
-#: Variables a rule may use. ``lists.<kind>`` is 'block', 'trust' or ''.
+#: Variables a rule may use. ``lists.<kind>`` is 'block', 'trust', 'watch' or ''.
 SCALARS = (
     "amount_fen", "amount_yuan", "mcc", "channel", "city", "cross_border", "message_type",
     "hour", "weekday", "fraud_score", "cashout_score",

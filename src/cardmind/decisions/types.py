@@ -53,8 +53,10 @@ MessageType = Literal[MESSAGE_TYPES]  # type: ignore[valid-type]
 LabelKind = Literal[LABEL_KINDS]  # type: ignore[valid-type]
 ListKind = Literal["card", "merchant", "device", "category", "terminal"]
 LIST_KINDS: tuple[str, ...] = ("card", "merchant", "device", "category", "terminal")
-ListType = Literal["block", "trust"]
-LIST_TYPES: tuple[str, ...] = ("block", "trust")
+#: ``watch``: a value under suspicion (a cash-out ring merchant, a card under review) — decisions
+#: go on, but the default rules give it no temporary credit (观察名单).
+ListType = Literal["block", "trust", "watch"]
+LIST_TYPES: tuple[str, ...] = ("block", "trust", "watch")
 
 #: ISO 8583-style response codes used by cardmind (field 39).
 RESPONSE_CODES: dict[str, str] = {
@@ -279,7 +281,7 @@ class Label(_Strict):
 
 
 class ListEntry(_Strict):
-    """One entry of a block or trust list."""
+    """One entry of a block, trust or watch list."""
 
     _id_fields: ClassVar[frozenset[str]] = frozenset({"value"})
 

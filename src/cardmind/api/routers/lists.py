@@ -1,4 +1,4 @@
-"""Block and trust lists of cards, merchants, devices, categories and terminals.
+"""Block, trust and watch lists of cards, merchants, devices, categories and terminals.
 
 Reading is for analysts; adding and removing entries is for analysts too (and admins), because
 blocking a compromised card or a colluding merchant is daily fraud operations that must not wait
@@ -31,7 +31,7 @@ EXAMPLE = {
 
 @router.get(
     "",
-    summary="List block/trust entries (查询黑白名单)",
+    summary="List block/trust/watch entries (查询黑白名单与观察名单)",
     response_model=list[ListEntry],
     responses=error_responses(401, 403, 422, 503),
 )
@@ -39,7 +39,7 @@ def list_entries(
     _caller: AnalystCaller,
     engine: EngineDep,
     kind: Annotated[ListKind | None, Query(description="Only this kind.")] = None,
-    list_type: Annotated[ListType | None, Query(description="Only block or trust.")] = None,
+    list_type: Annotated[ListType | None, Query(description="Only block, trust or watch.")] = None,
 ) -> list[ListEntry]:
     """Every entry in force, optionally of one kind and/or list type."""
     return list(engine.lists.entries(kind=kind, list_type=list_type))

@@ -30,7 +30,7 @@ from cardmind.errors import InvalidInput
 from cardmind.models.cashout.features import connect, cycle_end_sql
 from cardmind.units import TIMEZONE_NAME
 
-LIST_TYPE = "cashout_suspect"
+LIST_TYPE = "watch"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +96,7 @@ class RingReport:
     graph: dict[str, Any] = field(default_factory=dict)
 
     def suspect_list(self, *, expires_at: date | None = None) -> list[dict[str, Any]]:
-        """Suspect merchants as list entries (``kind="merchant"``, ``list_type="cashout_suspect"``)
+        """Suspect merchants as list entries (``kind="merchant"``, ``list_type="watch"``)
         with their evidence; the shape of ``cardmind.decisions`` list entries plus ``evidence``."""
         by_id = {r.ring_id: r for r in self.rings}
         out = []
