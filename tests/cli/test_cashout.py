@@ -68,6 +68,8 @@ def test_detect_rings_and_reduced_input(data, tmp_path, cardmind_home, run):
     assert r.returncode == 0, r.stderr
     entries = json.loads((tmp_path / "s.json").read_text())
     assert entries and all(e["value"].startswith("ring") for e in entries)
+    r = run("lists", "import", str(tmp_path / "s.json"))  # the file goes to the engine as it is
+    assert r.returncode == 0 and f"added or refreshed {len(entries)} watch; 0 refused" in r.stdout
     model = str(cardmind_home / "cashout" / "detector")
     r = run(
         "cashout",
