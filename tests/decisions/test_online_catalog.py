@@ -56,7 +56,7 @@ def test_rules_may_name_catalog_features_and_unknown_ones_are_refused(db_url, bo
     from cardmind.errors import InvalidInput
 
     model = VelocityModel()
-    e = AuthorizationEngine(EngineConfig(db_url=db_url), model=model,
+    e = AuthorizationEngine(EngineConfig(db_url=db_url, latency_budget_us=60_000_000), model=model,
                             features=serving_features(model), accounts=book)
     text = DEFAULT_RULES_PATH.read_text().replace(
         "\nrules:\n", '\nrules:\n  - name: burst\n    when: "features.card_count_10m >= 10"\n'

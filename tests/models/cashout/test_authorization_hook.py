@@ -43,7 +43,7 @@ def engine(tmp_path):
         threshold=0.9,
     )  # fmt: skip
     e = AuthorizationEngine(
-        EngineConfig(db_url=f"sqlite:///{tmp_path / 'cm.db'}", log_flush_ms=5),
+        EngineConfig(db_url=f"sqlite:///{tmp_path / 'cm.db'}", log_flush_ms=5, latency_budget_us=60_000_000),
         model=_LowFraud(),
         accounts=book,
         cashout=table.engine_hook(suspect_merchants={"ring01"}),
