@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from cardmind.features.aggregates import N_STATS, WindowLog
 from cardmind.features.flags import flag_rebuild
-from cardmind.features.readkernel import after_repayment, read_group, read_plan
+from cardmind.features.readkernel import (
+    after_repayment,
+    derive,
+    derived_table,
+    read_group,
+    read_plan,
+)
 
 WINS = np.asarray([5, 40, 300, 2_000], np.int64)
 SPECS = np.asarray([[0, 0], [0, 2], [1, 0], [1, 1]], np.int64)  # (code column, lane)
@@ -188,3 +194,40 @@ def test_admit_refuses_too_late_events_and_otherwise_is_update_then_revert(integ
         assert len(one) == len(two)
         np.testing.assert_array_equal(one.buf[:, one.lo : one.hi], two.buf[:, two.lo : two.hi])
     assert refused > 0
+
+
+def _derived_numpy(op: str, xs: list[np.ndarray]) -> np.ndarray:
+    """The vectorised NumPy form the compiled table replaced (kept as the reference)."""
+    with np.errstate(all="ignore"):
+        if op == "ratio":
+            a, b = xs
+            return np.where(np.isnan(a) | np.isnan(b) | (b == 0), np.nan, a / b)
+        if op == "zscore":
+            x, m, sd = xs
+            bad = np.isnan(x) | np.isnan(m) | np.isnan(sd) | ~(sd > 0)
+            return np.where(bad, np.nan, (x - m) / sd)
+        (a,) = xs
+        return np.where(np.isnan(a) | (a == 0), 1.0, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_derived_table_equals_the_numpy_operations_on_nulls_zeros_and_infinities(seed):
+    rng = np.random.default_rng(seed)
+    special = np.asarray([np.nan, 0.0, -0.0, np.inf, -np.inf, 1e-300, -3.0, 5e18, 7.0])
+    n_in, n = 60, 200
+    base = np.where(rng.random(n_in) < 0.5, rng.choice(special, n_in), rng.normal(0, 1e4, n_in))
+    rows, ops = [], []
+    for k in range(n):  # each output reads inputs and outputs computed before it
+        op = ("ratio", "zscore", "is_zero")[k % 3]
+        ins = [int(i) for i in rng.integers(0, n_in + k, (2, 3, 1)[k % 3])]
+        rows.append((op, n_in + k, ins))
+        ops.append((op, ins))
+    vals = np.concatenate([base, np.full(n, -1.0)])
+    derive(vals, derived_table(rows))
+    want = np.concatenate([base, np.full(n, -1.0)])
+    for k, (op, ins) in enumerate(ops):
+        want[n_in + k] = _derived_numpy(op, [want[i : i + 1] for i in ins])[0]
+    np.testing.assert_array_equal(vals, want)  # NaN == NaN, and the same bits otherwise
+    assert np.isnan(want[n_in:]).any() and (want[n_in:] == 1.0).any()
+    with pytest.raises(ValueError, match="bad row"):
+        derived_table([("ratio", 0, (1,))])

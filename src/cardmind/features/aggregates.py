@@ -176,6 +176,16 @@ def _distinct_block(ts, codes, mask, lo, hi, t, wins, specs):  # pragma: no cove
     return out
 
 
+@numba.njit(cache=True)
+def _compact(buf, lo, hi):  # pragma: no cover - compiled
+    """Move columns ``[lo, hi)`` of ``buf`` to ``[0, hi - lo)`` (in place, front to back)."""
+    if lo == 0:
+        return
+    for r in range(buf.shape[0]):
+        for j in range(hi - lo):
+            buf[r, j] = buf[r, lo + j]
+
+
 # rows of WindowLog.buf
 ROW_TS, ROW_VAL, ROW_MASK, ROW_FLAG, ROW_CODES = range(5)
 
@@ -225,10 +235,24 @@ class WindowLog:
         self.codes = buf[ROW_CODES:]
 
     def _grow(self) -> None:
+        """Make room for one more event at ``hi`` (called when ``hi`` reached the capacity).
+
+        The storage becomes twice as wide as the retained events (at least 16), so it grows
+        with a busy entity and shrinks after one (no peak storage kept) — except when that width
+        is more than half the current one and no more than it: then the retained events move to
+        the start in place (the expired prefix ``[0, lo)`` is reused) and nothing is allocated.
+        An event costs O(1) amortised; new storage is not zero-filled, because nothing reads a
+        column outside ``[lo, hi)``.
+        """
         n = self.hi - self.lo
-        new = np.zeros((self.buf.shape[0], max(16, 2 * n)), np.int64)
-        new[:, :n] = self.buf[:, self.lo : self.hi]
-        self._use(new)
+        cap = self.buf.shape[1]
+        target = max(16, 2 * n)
+        if cap // 2 < target <= cap:
+            _compact(self.buf, self.lo, self.hi)
+        else:
+            new = np.empty((self.buf.shape[0], target), np.int64)
+            new[:, :n] = self.buf[:, self.lo : self.hi]
+            self._use(new)
         self.lo, self.hi = 0, n
 
     def update(self, ts: int, value: float, lanes: int,

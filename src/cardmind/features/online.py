@@ -48,12 +48,19 @@ from cardmind.features.plan import (
     event_time,
     virtual,
 )
-from cardmind.features.readkernel import after_repayment, read_all, read_plan
+from cardmind.features.readkernel import (
+    after_repayment,
+    derive,
+    derived_table,
+    read_all,
+    read_plan,
+)
 from cardmind.features.stores import StateStore, open_store
 
 _NO_CODES = np.zeros(0, np.int64)
 _EMPTY_BUF = np.zeros((4, 0), np.int64)  # the storage of a log with no events
 _EMPTY_LOG = WindowLog(integer=True, n_codes=0)
+_NO_DERIVED = derived_table([])
 TABLES = ("authorizations", "repayments", "statements", "installment_plans", "fraud_labels")
 
 
@@ -160,11 +167,14 @@ class OnlineEngine:
         batches: dict[tuple[int, str], list[Any]] = {}
         for d in self.plan.derived:
             batches.setdefault((level[d.name], d.op), []).append(d)
-        self._derived_batches = [
-            (op, np.asarray([self._index[d.name] for d in ds], np.int64),
-             [np.asarray([self._index[d.inputs[k]] for d in ds], np.int64)
-              for k in range(len(ds[0].inputs))])
-            for (_, op), ds in sorted(batches.items(), key=lambda kv: kv[0])]
+        # one table in dependency order, evaluated in the read's compiled call when nothing
+        # computed in Python (labels, repayments) comes between the window reads and it
+        self._derived = derived_table([
+            (d.op, self._index[d.name], [self._index[n] for n in d.inputs])
+            for _, ds in sorted(batches.items(), key=lambda kv: kv[0]) for d in ds])
+        self._derived_fused = bool(self._readers) and not (self.plan.labels
+                                                           or self.plan.repayments)
+        self._blank = np.full(len(self.names), np.nan)
         self._label_specs: dict[str, list[tuple[int, int, int, int]]] = {}
         for d in self.plan.labels:
             self._label_specs.setdefault(d.entity, []).append((
@@ -194,12 +204,21 @@ class OnlineEngine:
         """All computed features (the catalog's closure, in ``self.names`` order) as an array."""
         t = _time(auth)
         attrs = virtual("authorizations", auth, t)
-        vals = np.full(len(self.names), np.nan)
-        keys = self._keys(attrs)
+        return self._vector(t, attrs, self._keys(attrs))
+
+    def _vector(self, t: int, attrs: dict[str, Any], keys: dict[str, str | None]) -> np.ndarray:
+        vals = self._blank.copy()
         if None in keys.values():
             for e in self._group_entities:
                 if keys[e] is None:
                     _require(e, attrs, "authorization")
+        for idx, what in self._req_plain:  # first: derived features may use them
+            vals[idx] = _request_value(what, attrs, t)
+        for head, (all_idx, by_value) in self._req_onehot.items():
+            vals[all_idx] = 0.0
+            hit = by_value.get(attrs.get(head))
+            if hit is not None:
+                vals[hit] = 1.0
         get = self.store.get
         bufs, bounds = [], []
         for prefix, entity in self._reader_keys:
@@ -213,24 +232,16 @@ class OnlineEngine:
                 bufs.append(log.buf)
                 bounds.append(log.lo)
                 bounds.append(log.hi)
-        if bufs:  # every group of the read in one compiled call
+        if bufs:  # every group of the read (and the derived features) in one compiled call
             read_all(tuple(bufs), tuple(bounds), self._floats, t, self._plans, self._plan_off,
-                     self._specs, self._spec_off, vals)
+                     self._specs, self._spec_off,
+                     self._derived if self._derived_fused else _NO_DERIVED, vals)
         if self.plan.labels:
             self._labels(vals, keys, t)
         if self.plan.repayments:
             self._repayments(vals, keys, t)
-        for idx, what in self._req_plain:
-            vals[idx] = _request_value(what, attrs, t)
-        for head, (all_idx, by_value) in self._req_onehot.items():
-            vals[all_idx] = 0.0
-            hit = by_value.get(attrs.get(head))
-            if hit is not None:
-                vals[hit] = 1.0
-        if self._derived_batches:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                for op, out, ins in self._derived_batches:
-                    vals[out] = _derived_many(op, [vals[i] for i in ins])
+        if not self._derived_fused and len(self._derived):
+            derive(vals, self._derived)
         return vals
 
     def _keys(self, attrs: dict[str, Any]) -> dict[str, str | None]:
@@ -482,18 +493,3 @@ def _request_value(what: str, attrs: dict[str, Any], t: int) -> float:
     if head == "band":
         return float(attrs.get("amount_band") == tail)
     raise ValueError(f"unknown request feature {what!r}")  # pragma: no cover
-
-
-def _derived_many(op: str, xs: list[np.ndarray]) -> np.ndarray:
-    """Vectorised :func:`_derived` (same IEEE operations, so the same values)."""
-    if op == "ratio":
-        a, b = xs
-        return np.where(np.isnan(a) | np.isnan(b) | (b == 0), np.nan, a / b)
-    if op == "zscore":
-        x, m, sd = xs
-        bad = np.isnan(x) | np.isnan(m) | np.isnan(sd) | ~(sd > 0)
-        return np.where(bad, np.nan, (x - m) / sd)
-    if op == "is_zero":
-        (a,) = xs
-        return np.where(np.isnan(a) | (a == 0), 1.0, 0.0)
-    raise ValueError(f"unknown op {op!r}")  # pragma: no cover

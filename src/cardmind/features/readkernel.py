@@ -264,10 +264,57 @@ def _read(ts, val, mask, dflag, codes, lo, hi, t, plan, specs, vals, ic, ac, fc,
                 vals[dreqs[r, 2]] = exact[dreqs[r, 0], dreqs[r, 1]]
 
 
+# derived operations: the op codes of a derived table (rows: op, out, in0, in1, in2)
+DERIVED_OPS = {"ratio": 0, "zscore": 1, "is_zero": 2}
+
+
+def derived_table(rows: Sequence[tuple[str, int, Sequence[int]]]) -> np.ndarray:
+    """The table :func:`derive` follows, from ``(op, output slot, input slots)`` rows given in
+    an order where every input is computed before it is used."""
+    table = np.full((len(rows), 5), -1, np.int64)
+    for k, (op, out, ins) in enumerate(rows):
+        if op not in DERIVED_OPS or len(ins) != (2, 3, 1)[DERIVED_OPS[op]]:
+            raise ValueError(f"derived table: bad row {(op, out, tuple(ins))}")
+        table[k, :2 + len(ins)] = (DERIVED_OPS[op], out, *ins)
+    return table
+
+
 @numba.njit(cache=True)
-def read_all(bufs, bounds, floats, t, plans, plan_off, specs, spec_off,
+def derive(vals, table):  # pragma: no cover - compiled
+    """Derived features in place, row by row: ``ratio(a, b)`` (null when an input is null or
+    ``b`` is 0), ``zscore(x, mean, std)`` (null when an input is null or ``std`` is not
+    positive), ``is_zero(a)`` (1 when ``a`` is 0 or null, else 0). The same IEEE operations as
+    the batch engine's SQL, so the same bits.
+
+    >>> vals = np.asarray([6.0, 3.0, 0.0, np.nan, 0.0, 0.0, 0.0, 0.0])
+    >>> derive(vals, derived_table([("ratio", 4, (0, 1)), ("ratio", 5, (0, 2)),
+    ...                             ("zscore", 6, (0, 1, 1)), ("is_zero", 7, (3,))]))
+    >>> vals[4:].tolist()
+    [2.0, nan, 1.0, 1.0]
+    """
+    for k in range(table.shape[0]):
+        op = table[k, 0]
+        a = vals[table[k, 2]]
+        v = np.nan
+        if op == 0:
+            b = vals[table[k, 3]]
+            if not (np.isnan(a) or np.isnan(b) or b == 0):
+                v = a / b
+        elif op == 1:
+            m = vals[table[k, 3]]
+            sd = vals[table[k, 4]]
+            if not (np.isnan(a) or np.isnan(m) or np.isnan(sd)) and sd > 0:
+                v = (a - m) / sd
+        else:
+            v = 1.0 if np.isnan(a) or a == 0 else 0.0
+        vals[table[k, 1]] = v
+
+
+@numba.njit(cache=True)
+def read_all(bufs, bounds, floats, t, plans, plan_off, specs, spec_off, derived,
              vals):  # pragma: no cover - compiled
-    """:func:`read_group` over many logs in one compiled call (one per read, not per group).
+    """:func:`read_group` over many logs in one compiled call (one per read, not per group),
+    then the ``derived`` table (:func:`derive`; empty: none).
 
     ``bufs``: a tuple of :attr:`WindowLog.buf <cardmind.features.aggregates.WindowLog>` matrices
     (rows: time, value, lane mask, flags, codes...); ``bounds``: ``lo, hi`` per log (``hi < 0``:
@@ -300,6 +347,7 @@ def read_all(bufs, bounds, floats, t, plans, plan_off, specs, spec_off,
         else:
             _read(buf[0], buf[1], buf[2], buf[3], buf[4:], lo, hi, t, plan, sp, vals, ic, ai, fc,
                   ci, seen, starts, dcnt)
+    derive(vals, derived)
 
 
 @numba.njit(cache=True)
