@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -23,11 +24,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.types import Message, Receive, Scope, Send
 
 from cardmind.api.errors import CatchAllMiddleware, install_error_handlers, install_log_redaction
-from cardmind.api.guard import SensitiveDataMiddleware
+from cardmind.api.guard import MAX_BODY_BYTES, SensitiveDataMiddleware
 from cardmind.api.metrics import ApiMetrics, MetricsMiddleware
-from cardmind.api.routers.authorizations import AuthorizationFastPath
+from cardmind.api.routers.authorizations import FAST_LANE, FastLane
 from cardmind.api.security import KeyStore
 from cardmind.settings import Settings, get_settings
 
@@ -141,8 +143,8 @@ def create_app(
     as p99 latency. It also installs :func:`freeze_survivors`, for the state the engine keeps
     while serving (idempotency and reversal caches).
 
-    ``fast_path`` answers valid authorizations before routing
-    (:class:`~cardmind.api.routers.authorizations.AuthorizationFastPath`; same answers, tested).
+    ``fast_path`` answers valid authorizations before the middleware and routing
+    (:class:`~cardmind.api.routers.authorizations.FastLane`; same answers, tested).
     """
     settings = settings or get_settings()
     if keys is None:
@@ -176,7 +178,7 @@ def create_app(
                 owned.close()
                 app.state.engine = None
 
-    app = FastAPI(
+    app = CardmindAPI(
         title="cardmind API",
         version=_version(),
         description=DESCRIPTION,
@@ -187,10 +189,9 @@ def create_app(
     app.state.keys = keys
     app.state.metrics = metrics = ApiMetrics()
     install_error_handlers(app)
-    # Added last = outermost: metrics see every answer, the guard runs before routing, and the
-    # authorization fast path (innermost) only sees bodies the guard has checked.
+    # Added last = outermost: metrics see every answer, the guard runs before routing.
     if fast_path:
-        app.add_middleware(AuthorizationFastPath)
+        app.fast_lane = FastLane(app.state)
     app.add_middleware(SensitiveDataMiddleware)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -198,6 +199,54 @@ def create_app(
         app.include_router(module.router)
     _document_extra_models(app, [m for mod in modules for m in getattr(mod, "OPENAPI_MODELS", ())])
     return app
+
+
+class CardmindAPI(FastAPI):
+    """The FastAPI app, with the authorization fast lane in front of its middleware.
+
+    With a ``fast_lane`` (:class:`~cardmind.api.routers.authorizations.FastLane`), a
+    ``POST /v1/authorizations`` is read here and answered by the lane when it is valid; the lane
+    counts it in the HTTP metrics itself. Otherwise (and for every other request) the request,
+    body replayed, goes through the app as usual. FastAPI's own OpenTelemetry instrumentation,
+    active only with an OpenTelemetry provider configured, does not see the requests the lane
+    answers.
+    """
+
+    fast_lane: FastLane | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = self.fast_lane
+        if lane is None or scope["type"] != "http" or not lane.takes(scope):
+            await super().__call__(scope, receive, send)
+            return
+        started = time.perf_counter()
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > MAX_BODY_BYTES or not message.get("more_body", False):
+                break
+        payload = None
+        if size <= MAX_BODY_BYTES and messages[-1]["type"] == "http.request":
+            payload = lane.answer(scope, b"".join(m.get("body", b"") for m in messages))
+        if payload is None:
+            scope.setdefault(FAST_LANE, None)
+            pending = iter(messages)
+
+            async def replay() -> Message:
+                return next(pending, None) or await receive()
+
+            await super().__call__(scope, replay, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-length", str(len(payload)).encode()), (b"content-type", b"application/json"),
+        ]})
+        await send({"type": "http.response.body", "body": payload})
+        lane.count(time.perf_counter() - started)
 
 
 def freeze_survivors(phase: str, info: dict[str, int]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,12 +25,14 @@ def _event_loop() -> str:
     return "uvloop"
 
 
-def _http_parser() -> str:
+def _http_protocol() -> Any:
+    """cardmind's httptools protocol (authorizations answered without an ASGI task, see
+    :mod:`cardmind.api.server`), or uvicorn's h11 without httptools."""
     try:
-        import httptools  # noqa: F401
+        from cardmind.api.server import FastLaneProtocol
     except ImportError:
         return "h11"
-    return "httptools"
+    return FastLaneProtocol
 
 
 @app.command("serve")
@@ -55,8 +57,9 @@ def serve_command(
     One worker process: the engine keeps card accounts (available credit), idempotency and
     online feature state in memory, so several workers would each hold part of every card's
     state; several workers (--workers) are not yet supported. The event loop is uvloop and the HTTP parser
-    httptools when installed (both faster than the pure-Python defaults), and native code runs
-    one OpenMP thread (one-row predictions gain nothing from threads).
+    httptools when installed (both faster than the pure-Python defaults), with authorizations
+    answered straight from the parser (``cardmind.api.server``), and native code runs one OpenMP
+    thread (one-row predictions gain nothing from threads).
     """
     import uvicorn
 
@@ -91,7 +94,7 @@ def serve_command(
         host=host,
         port=port,
         loop=_event_loop(),
-        http=_http_parser(),
+        http=_http_protocol(),
         log_level=log_level,
         access_log=access_log,
         proxy_headers=False,

@@ -6,12 +6,12 @@ directly: check the key, validate the raw JSON with Pydantic's Rust parser, deci
 decision with Pydantic. Errors go through the same handlers as every other route, and the OpenAPI
 document describes the body, the security and the answers as for any other route.
 
-:class:`AuthorizationFastPath` (installed by ``create_app`` inside the sensitive-data guard)
-answers a well-formed, authorised request before routing: same key check, same validation, same
-``decide``, same bytes out, without Starlette's router and FastAPI's request handling (~100 us).
-Anything else (no engine, a bad key, a body that does not validate) is passed on unchanged to the
-route, which produces the error answer, so errors have one implementation. The card-data check
-of the body is done once, by the guard, which leaves the checked body in the scope.
+:class:`FastLane` answers a valid, authorised request before the app's middleware and routing
+(installed by ``create_app``): the same checks as the guard, the key check and the route, the same
+``decide``, the same bytes out, without the middleware chain, Starlette's router and FastAPI's
+request handling. Anything else (no engine, a bad key, card data, a body that does not validate)
+is passed on unchanged to the app, whose guard and route produce the error answer, so errors have
+one implementation.
 
 The engine's ``decide`` runs in memory in microseconds, so it is called on the event loop: a
 thread-pool hop would cost more than the decision itself.
@@ -24,12 +24,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from cardmind.api.errors import error_responses
-from cardmind.api.guard import CHECKED_BODY
+from cardmind.api.guard import CHECKED_BODY, MAX_BODY_BYTES, refuse_sensitive_bytes
 from cardmind.api.security import API_KEY_HEADER, Role, authenticate, roles
 from cardmind.decisions.types import GUARDED, AuthorizationRequest, Decision
+from cardmind.errors import SensitiveDataError
 
 router = APIRouter(prefix="/v1", tags=["authorizations"])
 
@@ -57,6 +58,10 @@ _GUARDED = {GUARDED: True}
 _PATH = "/v1/authorizations"
 _KEY_HEADER = API_KEY_HEADER.lower().encode()
 _SERIALIZE = Decision.__pydantic_serializer__.to_json
+
+#: Scope key set by :class:`FastLane` on a request it did not answer: ``None``, or the exception
+#: ``decide`` raised (the route raises it again).
+FAST_LANE = "cardmind.fast_lane"
 
 
 def _validate(body: bytes, checked: bytes | None) -> AuthorizationRequest:
@@ -127,67 +132,67 @@ async def authorize(request: Request) -> Any:
     if ctype and "json" not in ctype.lower():
         raise HTTPException(415, detail="send the authorization as application/json")
     auth = parse_request(await request.body(), request.scope.get(CHECKED_BODY))
+    failed = request.scope.get(FAST_LANE)
+    if failed is not None:  # decide raised in the fast lane: answered as if raised here
+        raise failed
     return Response(_decide(request.app.state, auth), media_type=_JSON)
 
 
-class AuthorizationFastPath:
-    """Pure ASGI middleware answering valid ``POST /v1/authorizations`` before routing.
+class FastLane:
+    """Answers valid ``POST /v1/authorizations`` requests before the app's middleware and routing.
 
-    Only the answer a valid, authorised request gets from the route is produced here; any other
-    request goes to the route untouched (the guard replays its body), which answers the error.
+    :meth:`answer` does, synchronously, what the guard, the key check and the route do for a valid
+    request (no card data in the URL or body, a key with the scoring role, a JSON body that
+    validates), then decides and returns the JSON answer. For anything else it returns ``None`` and
+    the caller passes the request, body unchanged, to the app, whose guard, handlers and route
+    answer it: errors have one implementation. If ``decide`` itself raises, the exception is left
+    in the scope and the route raises it, so the app's handlers answer as they would on the route.
+
+    Two callers: :class:`cardmind.api.app.CardmindAPI` (any ASGI server, the test client) and, under
+    ``cardmind serve``, :class:`cardmind.api.server.FastLaneProtocol`, which calls it from the
+    HTTP parser's callback without an ASGI task.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._route: Any = None
+    path = _PATH
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != _PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        fastapi_app = scope.get("app")
-        state = getattr(fastapi_app, "state", None)
-        engine = getattr(state, "engine", None)
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def takes(self, scope: Scope) -> bool:
+        """True for the requests the lane may answer (the method and path of an authorization)."""
+        return scope["path"] == _PATH and scope["method"] == "POST" and FAST_LANE not in scope
+
+    def answer(self, scope: Scope, body: bytes) -> bytes | None:
+        """The JSON answer to a valid, authorised authorization, else ``None`` (marks ``scope``)."""
+        scope[FAST_LANE] = None
+        state = self.state
+        if state.engine is None or scope["query_string"] or len(body) > MAX_BODY_BYTES:
+            return None
         key = ctype = None
         for name, value in scope["headers"]:
             if name == _KEY_HEADER:
-                key = value.decode("latin-1")
-            elif name == b"content-type":
-                ctype = value
-        principal = state.keys.principal(key) if engine is not None and key else None
-        if principal is None or not principal.role.allows(_SCORING) or (
-                ctype is not None and b"json" not in ctype.lower()):
-            await self.app(scope, receive, send)  # the route answers 401/403/415/503
-            return
-        body = scope.get(CHECKED_BODY)  # read and checked by the guard, which wraps this app
-        if body is None:
-            await self.app(scope, receive, send)
-            return
+                if key is None:  # the first, as ``request.headers.get`` reads it
+                    key = value.decode("latin-1")
+            elif name == b"content-type" and ctype is None:
+                ctype = value.decode("latin-1").lower()
+        if not key or (ctype is not None and "json" not in ctype):
+            return None
+        principal = state.keys.principal(key)
+        if principal is None or not principal.role.allows(_SCORING):
+            return None
         try:
+            refuse_sensitive_bytes(body, ctype or "")
             auth = _validate(body, body)
-        except ValidationError:
-            await self.app(scope, receive, send)  # the route answers 400/422
-            return
-        if self._route is None:
-            self._route = next(r for r in router.routes if getattr(r, "path", None) == _PATH)
-        scope["route"] = self._route  # route template for the metrics middleware
+        except (SensitiveDataError, ValidationError):
+            return None
         try:
-            payload = _decide(state, auth)
-        except Exception as exc:  # as the route would: the app's handler for it, if any
-            await _handle(fastapi_app, scope, receive, send, exc)
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-length", str(len(payload)).encode()), (b"content-type", b"application/json"),
-        ]})
-        await send({"type": "http.response.body", "body": payload})
+            return _decide(state, auth)
+        except Exception as exc:  # the route raises it again: the app's handlers answer
+            scope[FAST_LANE] = exc
+            return None
 
-
-async def _handle(app: Any, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
-    """Answer ``exc`` with the app's exception handler for its type, or re-raise it."""
-    for cls in type(exc).__mro__:
-        handler = app.exception_handlers.get(cls)
-        if handler is not None:
-            response = await handler(Request(scope, receive), exc)
-            await response(scope, receive, send)
-            return
-    raise exc
+    def count(self, seconds: float) -> None:
+        """Record an answered request in the HTTP metrics, as the metrics middleware would."""
+        self.state.metrics.observe_request(
+            method="POST", route=_PATH, status=200, seconds=seconds
+        )
