@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
-from cardmind.decisions.types import Label, ListEntry
+from cardmind.decisions.types import AuthorizationRequest, Decision, Label, ListEntry
 from cardmind.errors import InvalidInput
 from cardmind.models.scoring import ScoringModel
 from cardmind.storage.decision_log import DecisionLogRow, TempCreditGrantRow
@@ -264,3 +264,23 @@ def test_cashout_risk_still_acts_in_standin(engine_factory, make_req, model_cls)
     e.cashout = lambda event, feats: 0.8
     d = e.decide(make_req("a1"))
     assert d.standin and (d.action, d.reason_codes) == ("CHALLENGE", ["STANDIN_MODEL", "CASHOUT_RISK"])
+
+
+def test_logged_json_round_trips_to_the_request_and_decision(engine_factory, make_req, model_cls):
+    """request_json and decision_json load back to equal objects (what replay, restart and
+    GET /v1/decisions read), byte for byte what ``model_dump_json`` gives."""
+    e = engine_factory(model=model_cls(0.6))
+    reqs = [make_req("a1", card="full", amount=60_000),  # over the limit: declined, reasons
+            make_req("a2", pan_last4="7894", device_id="d1", channel="online_cnp")]
+    ok = engine_factory()
+    reqs_ok = [make_req("b1", card="full", amount=60_000),  # temporary credit, expiry date
+               make_req("b2", message_type="refund", original_auth_id="b1", card="full")]
+    made = [(r, e.decide(r)) for r in reqs] + [(r, ok.decide(r)) for r in reqs_ok]
+    assert {d.action for _, d in made} >= {"DECLINE", "APPROVE_WITH_TEMP_CREDIT"}
+    rows = {r["auth_id"]: r for r in [*_rows(e), *_rows(ok)]}
+    for req, d in made:
+        row = rows[req.auth_id]
+        assert AuthorizationRequest.model_validate_json(row["request_json"]) == req
+        assert Decision.model_validate_json(row["decision_json"]) == d
+        assert (row["request_json"], row["decision_json"]) == (req.model_dump_json(),
+                                                              d.model_dump_json())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import pytest
@@ -11,6 +12,7 @@ from cardmind.storage.base import create_all
 from cardmind.storage.decision_log import (
     DecisionLogRow,
     DecisionLogWriter,
+    TempCreditGrantRow,
     load_decision_json,
     log_engine,
     logged_auth_ids,
@@ -110,3 +112,67 @@ def test_bad_parameters_are_refused(engine):
     with pytest.raises(ValueError, match="unknown log table"):
         w.put("nope", {})
     w.close()
+
+
+def full_row(auth_id: str) -> dict:
+    """Every column set, with the value types a decision gives them."""
+    return {**row(auth_id), "decided_at": datetime(2026, 1, 1, 9, 30, 5, 123456, tzinfo=TZ),
+            "fraud_score": 0.123456789012345, "cashout_score": None, "model_version": "v1",
+            "standin": True, "standin_reason": "延迟 latency", "amount_fen": 10**12,
+            "features_json": '{"a":1.5,"b":null}'}
+
+
+def grant_row(auth_id: str) -> dict:
+    return {"grant_id": f"tc-{auth_id}", "auth_id": auth_id, "card_token": "c",
+            "amount_fen": 50_000, "granted_at": datetime(2026, 1, 1, 9, 30, tzinfo=TZ),
+            "expires_at": datetime(2026, 1, 31, tzinfo=TZ), "behaviour_risk": 0.25,
+            "fraud_score": 0.01, "card_cap_fen": 100_000, "portfolio_used_fen": 7}
+
+
+def stored(engine) -> dict:
+    """Every stored value as the driver returns it, per table."""
+    with engine.connect() as conn:
+        return {t: conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY 1").all()
+                for t in ("decision_log", "temp_credit_grants")}
+
+
+def test_driver_inserts_store_what_sqlalchemy_core_stores(engine, tmp_path):
+    w = DecisionLogWriter(engine, flush_ms=5)
+    assert w._raw is not None  # SQLite goes through the driver's executemany
+    w.put("decision_log", full_row("a1"))
+    w.put("decision_log", row("a2"))  # absent optional columns are NULL
+    w.put("temp_credit_grants", grant_row("a1"))
+    w.close()
+    core = log_engine(f"sqlite:///{tmp_path / 'core.db'}")
+    create_all(core)
+    with core.begin() as conn:
+        conn.execute(DecisionLogRow.__table__.insert(),
+                     [full_row("a1"), {**row("a2"), "fraud_score": None, "cashout_score": None,
+                                       "model_version": None, "standin_reason": None}])
+        conn.execute(TempCreditGrantRow.__table__.insert(), [grant_row("a1")])
+    assert stored(engine) == stored(core)
+    assert len(stored(engine)["decision_log"]) == 2
+
+
+def test_a_missing_table_is_an_outage_retried_until_it_is_back(engine):
+    """A DBAPI error from the driver's executemany is handled as SQLAlchemy's: an operational
+    error (here: no such table) is retried with back-off, nothing is dropped."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE decision_log RENAME TO decision_log_away")
+    w = DecisionLogWriter(engine, flush_ms=5)
+    w.put("decision_log", row("a1"))
+    deadline = time.monotonic() + 10
+    while w.failures == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert w.failures >= 1 and "no such table" in w.last_error and w.depth == 1
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE decision_log_away RENAME TO decision_log")
+    w.flush()
+    w.close()
+    assert logged_auth_ids(engine) == {"a1"} and w.bad_rows == 0
+
+
+def test_new_sqlite_files_use_16k_pages(engine):
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

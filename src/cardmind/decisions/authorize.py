@@ -656,6 +656,10 @@ def _features_json(used: dict[str, float]) -> str:
     return json.dumps(clean, sort_keys=True, separators=(",", ":"))
 
 
+_REQUEST_JSON = AuthorizationRequest.__pydantic_serializer__.to_json
+_DECISION_JSON = Decision.__pydantic_serializer__.to_json
+
+
 def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]]) -> dict[str, Any]:
     req, d, used = item
     return {
@@ -665,9 +669,11 @@ def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]])
         "fraud_score": d.fraud_score, "cashout_score": d.cashout_score,
         "temp_credit_fen": d.temp_credit_fen, "model_version": d.model_version,
         "rules_version": d.rules_version, "standin": d.standin, "standin_reason": d.standin_reason,
-        "latency_us": d.latency_us, "request_json": req.model_dump_json(),
+        "latency_us": d.latency_us,
+        # what model_dump_json() returns, without its wrapper
+        "request_json": _REQUEST_JSON(req).decode(),
         "features_json": _features_json(used),
-        "decision_json": d.model_dump_json(),
+        "decision_json": _DECISION_JSON(d).decode(),
     }
 
 

@@ -46,7 +46,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Engine, Float, Integer, String, Text, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cardmind.storage.base import Base
@@ -173,7 +173,8 @@ class DecisionLogWriter:
         self.failures = 0
         self.last_error: str | None = None
         self._stmts = {name: _insert_ignore(engine, t) for name, t in _TABLES.items()}
-        self._raw = _raw_inserts(engine) if engine.dialect.name == "sqlite" else None
+        self._raw = _raw_inserts(engine)
+        self._dbapi_error = engine.dialect.loaded_dbapi.Error
         self._closed = False
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
@@ -244,15 +245,18 @@ class DecisionLogWriter:
     def _write(self, grouped: dict[str, list[dict[str, Any]]]) -> None:
         with self.engine.begin() as conn:
             for table, rows in grouped.items():
+                if self._raw is not None:  # the driver's executemany, same stored values
+                    ins = self._raw[table]
+                    cursor = conn.connection.cursor()  # the DBAPI cursor, in this transaction
+                    try:
+                        cursor.executemany(ins.sql, ins.params(rows))
+                    except self._dbapi_error as exc:  # as SQLAlchemy would raise it
+                        raise DBAPIError.instance(ins.sql, None, exc, self._dbapi_error) from exc
+                    finally:
+                        cursor.close()
+                    continue
                 for k in range(0, len(rows), _CHUNK):
-                    chunk = rows[k : k + _CHUNK]
-                    if self._raw is not None:  # SQLite: the driver's executemany, same values
-                        sql, columns = self._raw[table]
-                        conn.exec_driver_sql(sql, [
-                            tuple(r.get(c) if p is None else p(r.get(c)) for c, p in columns)
-                            for r in chunk])
-                    else:
-                        conn.execute(self._stmts[table], chunk)
+                    conn.execute(self._stmts[table], rows[k : k + _CHUNK])
                     time.sleep(0)
 
     def _write_one_by_one(self, grouped: dict[str, list[dict[str, Any]]]) -> None:
@@ -298,19 +302,53 @@ class DecisionLogWriter:
         self._inflight = 0
 
 
-def _raw_inserts(engine: Engine) -> dict[str, tuple[str, list[tuple[str, Any]]]]:
-    """Per table, insert-or-skip SQL for the driver and each column's SQLAlchemy bind
-    processor (e.g. datetimes to SQLite's text format): SQLAlchemy's per-row parameter handling
-    in ``executemany`` costs more than SQLite's insert itself (~25 us per row)."""
+class _RawInsert:
+    """One table's insert-or-skip statement for the driver, with SQLAlchemy's own bind
+    processors applied to the few columns that have one (e.g. datetimes to SQLite's text)."""
+
+    __slots__ = ("names", "procs", "sql")
+
+    def __init__(self, sql: str, names: tuple[str, ...],
+                 procs: tuple[tuple[int, Callable[[Any], Any]], ...]) -> None:
+        self.sql, self.names, self.procs = sql, names, procs
+
+    def params(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """Each row as a parameter tuple in column order (a missing column is NULL)."""
+        names, procs = self.names, self.procs
+        if not procs:
+            return [tuple(map(r.get, names)) for r in rows]
+        out = []
+        for r in rows:
+            values = list(map(r.get, names))
+            for i, p in procs:
+                values[i] = p(values[i])
+            out.append(values)
+        return out
+
+
+def _raw_inserts(engine: Engine) -> dict[str, _RawInsert] | None:
+    """Per table, the driver-level ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and
+    PostgreSQL), or None for another database (SQLAlchemy Core inserts then).
+
+    SQLAlchemy's per-row parameter handling in ``executemany`` costs more than the database's
+    insert itself (~25 us per row); the driver's ``executemany`` with SQLAlchemy's bind
+    processors stores the same values. ``ON CONFLICT DO NOTHING`` skips a logged ``auth_id``
+    only (SQLite's ``OR IGNORE`` would also drop rows that break NOT NULL, silently)."""
+    dialect = engine.dialect
+    if dialect.name not in ("sqlite", "postgresql"):
+        return None
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+    if mark is None:
+        return None
     out = {}
     for name, table in _TABLES.items():
-        columns = [(c.name, c.type._cached_bind_processor(engine.dialect)) for c in table.columns]
-        names = ", ".join(f'"{c}"' for c, _ in columns)
-        marks = ", ".join("?" for _ in columns)
-        # ON CONFLICT DO NOTHING skips a logged auth_id only; OR IGNORE would also drop rows
-        # that break NOT NULL silently
-        out[name] = (f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) '
-                     "ON CONFLICT DO NOTHING", columns)
+        names = tuple(c.name for c in table.columns)
+        procs = tuple((i, p) for i, c in enumerate(table.columns)
+                      if (p := c.type._cached_bind_processor(dialect)) is not None)
+        columns = ", ".join(f'"{c}"' for c in names)
+        marks = ", ".join(mark for _ in names)
+        sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING'
+        out[name] = _RawInsert(sql, names, procs)
     return out
 
 
