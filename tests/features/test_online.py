@@ -173,3 +173,41 @@ def test_chargeback_labels_count_as_fraud_and_genuine_ones_do_not():
         e.update({"auth_id": f"a{i}", "label": label,
                   "reported_at": T0 + timedelta(minutes=5)}, "fraud_labels")
     assert e.features_for(auth(9, 10))["merchant_fraud_count_1h"] == 2
+
+
+def test_read_then_update_with_pending_equals_features_for_then_update():
+    """``read`` + ``update(pending=...)`` (time, keys, virtual columns computed once) leaves the
+    same state and reads the same values as ``features_for`` + ``update``, late events too."""
+    from cardmind.features import default_catalog
+
+    tables = make_tables(7, n_auths=150, days=3)
+    cat = default_catalog()
+    plain, paired = OnlineEngine(cat, allowed_lateness="2h"), OnlineEngine(cat,
+                                                                           allowed_lateness="2h")
+    auths = sorted(tables["authorizations"].to_pylist(), key=lambda a: a["ts"])
+    rng = np.random.default_rng(3)
+    for i, a in enumerate(auths):
+        if i % 9 == 4:  # late by up to 3h: some inserted in place, some refused
+            a = {**a, "ts": a["ts"] - timedelta(minutes=int(rng.integers(1, 180)))}
+        outcome = {"approved": bool(rng.random() < 0.9), "response_code": "00",
+                   "available_credit_fen": 5_000, "temp_credit_fen": 0}
+        first = {k: v for k, v in a.items() if k not in outcome}
+        want = plain.features_for(dict(first))
+        plain.update({**first, **outcome})
+        event = dict(first)
+        got, pending = paired.read(event)
+        event.update(outcome)
+        paired.update(event, pending=pending)
+        assert_same(cat, [got], [want], f"authorization {i}")
+    assert plain.n_rejected == paired.n_rejected > 0
+    probe = {**auths[-1], "auth_id": "probe", "ts": auths[-1]["ts"] + timedelta(minutes=1)}
+    assert_same(cat, [paired.features_for(probe)], [plain.features_for(probe)], "final state")
+
+
+def test_pending_of_another_event_is_not_reused():
+    e = engine()
+    a, b = auth(1, 0, 500), auth(2, 5, 700, card_token="c2")
+    _, pending = e.read(a)
+    e.update(b, pending=pending)  # b's own time and keys, not a's
+    assert e.features_for(auth(3, 10, card_token="c2"))["card_amount_sum_1h"] == 700
+    assert e.features_for(auth(3, 10))["card_count_1h"] == 0

@@ -342,10 +342,11 @@ class AuthorizationEngine:
         if event["customer_id"] is None and acct is not None:
             event["customer_id"] = acct.customer_id
         feats: dict[str, float] = {}
+        pending: Any = None
         score: float | None = None
         if cause is None:
             try:
-                feats = self.features.features_for(event)
+                feats, pending = self._read_features(event)
             except Exception:
                 cause = "features"
         if cause is None:
@@ -414,7 +415,7 @@ class AuthorizationEngine:
         self._remember_purchase(req.auth_id, _Purchase(req.card_token, req.amount_fen, approved))
         event.update(approved=approved, response_code=code, available_credit_fen=available or 0,
                      temp_credit_fen=offer.amount_fen if offer else 0)
-        self._update_features(event, "authorizations")
+        self._update_features(event, "authorizations", pending)
         decision = _decision(
             auth_id=req.auth_id, action=action, response_code=code,
             temp_credit_fen=offer.amount_fen if offer else 0,
@@ -502,9 +503,20 @@ class AuthorizationEngine:
             decided_at=datetime.now(TZ),
         )
 
-    def _update_features(self, event: dict[str, Any], table: str) -> None:
+    def _read_features(self, event: dict[str, Any]) -> tuple[dict[str, float], Any]:
+        """The features before this authorization, and what its update reuses (online engines
+        with ``read``: time, keys, virtual columns computed once), else ``features_for``."""
+        read = getattr(self.features, "read", None)
+        if read is None:
+            return self.features.features_for(event), None
+        return read(event)
+
+    def _update_features(self, event: dict[str, Any], table: str, pending: Any = None) -> None:
         try:
-            self.features.update(event, table)
+            if pending is None:
+                self.features.update(event, table)
+            else:
+                self.features.update(event, table, pending=pending)
         except Exception:
             self.counters.feature_update_errors += 1
 

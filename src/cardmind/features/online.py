@@ -98,6 +98,17 @@ class _GroupRuntime:
 
 
 
+class Pending:
+    """What :meth:`OnlineEngine.read` computed about an authorization that its update reuses:
+    its time, virtual columns and entity keys (see :meth:`OnlineEngine.update`)."""
+
+    __slots__ = ("event", "keys", "t", "virtual")
+
+    def __init__(self, event: dict[str, Any], t: int, virtual: dict[str, Any],
+                 keys: dict[str, str | None]) -> None:
+        self.event, self.t, self.virtual, self.keys = event, t, virtual, keys
+
+
 class OnlineEngine:
     """Evaluate a catalog (or feature service) one authorization at a time."""
 
@@ -193,12 +204,26 @@ class OnlineEngine:
 
         Reads state only: call :meth:`update` afterwards to add the authorization to history.
         """
-        vals = self.vector(auth)
+        return self._as_dict(self.vector(auth))
+
+    def _as_dict(self, vals: np.ndarray) -> dict[str, float]:
         # copying a dict of the right keys then assigning is ~1/3 cheaper than dict(zip(...))
         out = self._template.copy()
         picked = vals if self._out is None else vals[self._out]
         out.update(zip(self._out_names, picked.tolist(), strict=True))
         return out
+
+    def read(self, auth: dict[str, Any]) -> tuple[dict[str, float], Pending]:
+        """:meth:`features_for`, and what the update of this same authorization reuses (its
+        time, virtual columns and entity keys): pass it as ``update(auth, pending=...)`` once the
+        decision's outcome fields are in ``auth``."""
+        t = _time(auth)
+        attrs = virtual("authorizations", auth, t)
+        keys = self._keys(attrs)
+        feats = self._as_dict(self._vector(t, attrs, keys))
+        return feats, Pending(auth, t, {"category": attrs["category"],
+                                        "amount_band": attrs["amount_band"],
+                                        "night": attrs["night"]}, keys)
 
     def vector(self, auth: dict[str, Any]) -> np.ndarray:
         """All computed features (the catalog's closure, in ``self.names`` order) as an array."""
@@ -298,29 +323,57 @@ class OnlineEngine:
 
     # --- write ---------------------------------------------------------------------------------
 
-    def update(self, event: dict[str, Any], table: str = "authorizations") -> None:
-        """Add one event of ``table`` to the state of every entity it belongs to."""
+    def update(self, event: dict[str, Any], table: str = "authorizations", *,
+               pending: Pending | None = None) -> None:
+        """Add one event of ``table`` to the state of every entity it belongs to.
+
+        ``pending``: what :meth:`read` returned for this same authorization (the same dict,
+        since given the decision's outcome fields — its keys, time, MCC and amount unchanged):
+        its time, virtual columns and keys are reused instead of computed again.
+        """
         if table == "fraud_labels":
             self._update_label(event)
             return
         if table not in TABLES:
             raise InvalidInput(f"unknown event table {table!r}; known: {', '.join(TABLES)}")
-        try:
-            t = event_time(table, event)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
-        attrs = virtual(table, event, t)
-        runtimes = self._by_source.get(table, [])
+        if pending is not None and pending.event is event and table == "authorizations":
+            t = pending.t
+            attrs = dict(event)
+            attrs.update(pending.virtual)
+            keys = pending.keys
+        else:
+            try:
+                t = event_time(table, event)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+            attrs = virtual(table, event, t)
+            keys = _keys(self._source_key_columns.get(table, ()), attrs)
         index_auth = (table == "authorizations" and bool(self._label_entities)
                       and event.get("message_type") == "purchase")
         if index_auth and event.get("auth_id") is None:
             raise InvalidInput("authorization event rejected: missing auth_id (needed by "
                                "label-delayed features)")
-        keys = _keys(self._source_key_columns.get(table, ()), attrs)
-        if None in keys.values():  # validate every key before touching any state
-            for e, key in keys.items():
-                if key is None:
-                    _require(e, attrs, f"{table} event")
+        runtimes = self._by_source.get(table)
+        if runtimes:
+            if None in keys.values():  # validate every key before touching any state
+                for e, _ in self._source_key_columns[table]:
+                    if keys[e] is None:
+                        _require(e, attrs, f"{table} event")
+            self._write(runtimes, table, t, attrs, keys)
+        if index_auth:
+            put = self.store.put
+            auth_id = event["auth_id"]
+            put(f"auth:{auth_id}", {**{e: keys[e] if e in keys else entity_key(e, attrs)
+                                       for e in self._label_entities}, "ts": t})
+            # the label index only needs purchases a label could still count for
+            self._auth_index.append((t, auth_id))
+            horizon = t - self._label_retention
+            while self._auth_index and self._auth_index[0][0] < horizon:
+                self.store.delete(f"auth:{self._auth_index.popleft()[1]}")
+
+    def _write(self, runtimes: list[_GroupRuntime], table: str, t: int, attrs: dict[str, Any],
+               keys: dict[str, str | None]) -> None:
+        """The event enters the state of every group of its table it belongs to."""
         codes: dict[str, int] = {}
         masks: dict[LaneMasker, int] = {}
         get, put = self.store.get, self.store.put
@@ -365,15 +418,6 @@ class OnlineEngine:
                              f"the newest event {log.newest} of {r.entity} {key!r}: not applied")
                 continue
             put(skey, log)
-        if index_auth:
-            auth_id = event["auth_id"]
-            put(f"auth:{auth_id}", {**{e: keys[e] if e in keys else entity_key(e, attrs)
-                                       for e in self._label_entities}, "ts": t})
-            # the label index only needs purchases a label could still count for
-            self._auth_index.append((t, auth_id))
-            horizon = t - self._label_retention
-            while self._auth_index and self._auth_index[0][0] < horizon:
-                self.store.delete(f"auth:{self._auth_index.popleft()[1]}")
 
     def _update_label(self, event: dict[str, Any]) -> None:
         auth_id = event.get("auth_id")

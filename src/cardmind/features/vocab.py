@@ -57,7 +57,10 @@ def to_epoch_us(ts: object) -> int:
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=TZ)
-        return (ts - EPOCH) // timedelta(microseconds=1)
+        d = ts - EPOCH
+        if type(d) is timedelta:  # exact integer arithmetic, no timedelta division
+            return (d.days * 86_400 + d.seconds) * US_PER_SECOND + d.microseconds
+        return d // timedelta(microseconds=1)
     if hasattr(ts, "value") and hasattr(ts, "tz_localize"):  # pandas.Timestamp
         return to_epoch_us(ts.to_pydatetime())
     raise ValueError(f"not a timestamp: {ts!r}")
