@@ -1,10 +1,21 @@
 """HTTP authorization throughput at p99 < 10 ms: cardmind vs a conventional stack, same run.
 
 Both servers run as one uvicorn worker process on loopback (127.0.0.1 only), and the same `wrk`
-load generator (C, one thread) sends unique authorizations for the same cards, sweeping the number
-of open connections. For each stack the reported figure is the highest throughput among the sweep
-points whose p99 latency stayed under 10 ms. The sweep points alternate between the stacks so that
-noise from other processes on the machine hits both alike.
+load generator (C, one thread) sends them the same authorizations, sweeping the number of open
+connections. For each stack the reported figure is the highest throughput among the sweep points
+whose p99 latency stayed under 10 ms. The sweep points alternate between the stacks so that noise
+from other processes on the machine hits both alike.
+
+Traffic (``--traffic``):
+
+- ``replay`` (default): the dataset's simulated purchases (cards, merchants, terminals, devices,
+  amounts, channels, cities), sent in time order with their time shifted past the history the
+  cardmind server bootstrapped from, so each card buys at its simulated pace (~0.3 purchases a
+  day); each sweep point sends its own segment of the stream, the same for both stacks;
+- ``uniform`` (the original traffic): random cards, amounts of 1-5,000 CNY and times within one
+  hour of 2026-03-01, two months before the end of that history: each card makes ~44 purchases a
+  minute of event time, about half the decisions are over-limit declines, and the card features
+  refuse the updates as too late.
 
 - **cardmind**: ``cardmind serve`` (FastAPI, uvloop, httptools) over the real
   ``AuthorizationEngine``: online features updated and read in process, the registry's fraud model,
@@ -18,6 +29,7 @@ Usage::
 
     python bench/authorize_http.py            # full sweep (1-32 connections), ~2 minutes
     python bench/authorize_http.py --quick    # 3 sweep points, 2 s each
+    python bench/authorize_http.py --traffic uniform   # the original traffic
 
 Prints a table and writes ``bench/results/authorize_http.json``. Needs ``wrk`` (apt) and Redis.
 """
@@ -169,6 +181,70 @@ LUA = textwrap.dedent(
 )
 
 
+# Replayed traffic: the simulated purchases (one tab-separated line each, in time order) are sent
+# in order from position ``start``; pass k over the file is shifted k + 1 spans forward in time,
+# so that event time only moves forward and starts after the history the server bootstrapped.
+REPLAY_LUA = textwrap.dedent(
+    """
+    local rows = {}
+    for line in io.lines("%(file)s") do
+      local c, m, t, d, a, mcc, ch, city, cb, ts = line:match(
+        "^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$")
+      if d ~= "" then d = ',"device_id":"' .. d .. '"' end
+      rows[#rows + 1] = {c, m, t, d, tonumber(a), mcc, ch, city, cb, tonumber(ts)}
+    end
+    local n = #rows
+    local span = %(span)d
+    local counter = %(start)d
+    function request()
+      local i = counter %% n
+      local pass = (counter - i) / n
+      local r = rows[i + 1]
+      local ts = os.date("!%%Y-%%m-%%dT%%H:%%M:%%S+08:00", r[10] + span * (pass + 1) + 8 * 3600)
+      local body = string.format(
+        '{"auth_id":"%(run)s-%%d","card_token":"%%s","merchant_id":"%%s","terminal_id":"%%s"' ..
+        '%%s,"ts":"%%s","amount_fen":%%d,"mcc":"%%s","channel":"%%s","city":"%%s",' ..
+        '"cross_border":%%s}',
+        counter, r[1], r[2], r[3], r[4], ts, r[5], r[6], r[7], r[8], r[9])
+      counter = counter + 1
+      return wrk.format("POST", "/v1/authorizations",
+        {["Content-Type"] = "application/json", ["X-API-Key"] = "%(key)s"}, body)
+    end
+    """
+) + LUA[LUA.index("function done("):]
+
+
+class Replay:
+    """The simulated purchases of ``data`` as replayed traffic (written once to a TSV file)."""
+
+    def __init__(self, data: Path, work: Path) -> None:
+        import duckdb
+
+        rows = duckdb.sql(
+            f"""SELECT card_token, merchant_id, terminal_id, coalesce(device_id, ''), amount_fen,
+                       mcc, channel, city, cross_border, epoch(ts)::BIGINT
+                FROM read_parquet('{data}/authorizations/*.parquet')
+                WHERE message_type = 'purchase' ORDER BY ts, auth_id"""
+        ).fetchall()
+        self.file = work / "replay.tsv"
+        self.file.write_text(
+            "".join(
+                "\t".join([*map(str, r[:8]), "true" if r[8] else "false", str(r[9])]) + "\n"
+                for r in rows
+            )
+        )
+        self.n = len(rows)
+        self.cards = len({r[0] for r in rows})
+        first, last = rows[0][9], rows[-1][9]
+        self.span = (last - first) // 86400 * 86400 + 86400  # whole days, > the history
+        self.days = (last - first) / 86400
+
+    def script(self, run: str, start: int) -> str:
+        return REPLAY_LUA % {
+            "file": self.file, "span": self.span, "start": start, "run": run, "key": API_KEY
+        }
+
+
 def run_wrk(
     port: int,
     *,
@@ -177,16 +253,23 @@ def run_wrk(
     cards: list[str],
     run: str,
     server_pid: int | None = None,
+    replay: Replay | None = None,
+    start: int = 0,
 ) -> dict[str, Any]:
     """One wrk run; returns requests/s, p50/p99/p99.9 (ms), error counts and, with
-    ``server_pid``, the server's CPU time per request (user + system, all its threads)."""
+    ``server_pid``, the server's CPU time per request (user + system, all its threads).
+
+    With ``replay``, the requests are the simulated purchases from position ``start``; else
+    random purchases of ``cards`` (the original traffic, see ``--traffic``)."""
     import psutil
 
     proc = psutil.Process(server_pid) if server_pid else None
     cpu0 = sum(proc.cpu_times()[:2]) if proc else 0.0
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(
-        LUA % {"cards": ",".join(f'"{c}"' for c in cards), "run": run, "key": API_KEY}
+        replay.script(run, start)
+        if replay is not None
+        else LUA % {"cards": ",".join(f'"{c}"' for c in cards), "run": run, "key": API_KEY}
     )
     try:
         out = subprocess.run(
@@ -388,6 +471,13 @@ def main() -> None:
     )
     ap.add_argument("--preset", default="tiny", help="simulator preset of the bench dataset")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--traffic",
+        choices=("replay", "uniform"),
+        default="replay",
+        help="replay: the simulated purchases in time order, after the bootstrapped history; "
+        "uniform: the original traffic (random cards, amounts and times within one hour)",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed (apt-get install wrk)")
@@ -407,6 +497,19 @@ def main() -> None:
     model_file, features, version = production_model(home)
     cards = card_tokens(data, 2000)
     print(f"model fraud {version}: {len(features)} features; {len(cards)} cards", flush=True)
+    replay = Replay(data, work) if args.traffic == "replay" else None
+    if replay is not None:
+        print(
+            f"traffic: {replay.n:,} simulated purchases of {replay.cards} cards over "
+            f"{replay.days:.0f} days, replayed in time order after the bootstrapped history "
+            f"(~{replay.n / replay.cards / replay.days:.2f} purchases per card per day)",
+            flush=True,
+        )
+    else:
+        print("traffic: uniform (random card, amount 1-5,000 CNY, time within one hour)", flush=True)
+    # Each sweep point replays its own segment of the stream, the same for both stacks; the
+    # segments follow each other, so event time only moves forward for each server.
+    segment = int(seconds * 4000)
 
     # Fresh decision logs each run.
     for p in (home / "cardmind.db", home / "cardmind.db-wal", home / "cardmind.db-shm"):
@@ -458,7 +561,8 @@ def main() -> None:
         stacks = {"cardmind": cm_port, "conventional": cv_port}
         pids = {"cardmind": servers[0].pid, "conventional": servers[1].pid}
         for name, port in stacks.items():  # warm-up, discarded
-            run_wrk(port, connections=4, seconds=2, cards=cards, run=f"warm-{name}")
+            run_wrk(port, connections=4, seconds=2, cards=cards, run=f"warm-{name}",
+                    replay=replay, start=0)
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in stacks}
         for i, c in enumerate(conns):
             order = list(stacks.items()) if i % 2 == 0 else list(stacks.items())[::-1]
@@ -470,6 +574,8 @@ def main() -> None:
                     cards=cards,
                     run=f"{name}-{c}",
                     server_pid=pids[name],
+                    replay=replay,
+                    start=20_000 + i * segment,
                 )
                 results[name].append(point)
                 print(
@@ -491,7 +597,8 @@ def main() -> None:
         else None
     )
     cpu = {
-        name: float(np.median([p["server_cpu_us_per_request"] for p in points]))
+        name: float(np.median([p["server_cpu_us_per_request"] for p in points
+                               if p["server_cpu_us_per_request"] is not None]))
         for name, points in results.items()
     }
     cpu_ratio = cpu["conventional"] / cpu["cardmind"]
@@ -539,6 +646,7 @@ def main() -> None:
         "model_version": version,
         "n_features": len(features),
         "n_cards": len(cards),
+        "traffic": args.traffic,
         "cpu_count": os.cpu_count(),
         "load_average_1m": os.getloadavg()[0],
         "sweep": results,
