@@ -14,8 +14,8 @@ Traffic (``--traffic``):
   day); each sweep point sends its own segment of the stream, the same for both stacks;
 - ``uniform`` (the original traffic): random cards, amounts of 1-5,000 CNY and times within one
   hour of 2026-03-01, two months before the end of that history: each card makes ~44 purchases a
-  minute of event time, about half the decisions are over-limit declines, and the card features
-  refuse the updates as too late.
+  minute of event time, about half the decisions are over-limit declines, and most updates of the
+  card's and the category's feature windows are refused as too late (~1.9 per request).
 
 - **cardmind**: ``cardmind serve`` (FastAPI, uvloop, httptools) over the real
   ``AuthorizationEngine``: online features updated and read in process, the registry's fraud model,
