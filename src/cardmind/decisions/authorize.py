@@ -57,6 +57,7 @@ from cardmind.decisions.accounts import AccountBook, CardAccount
 from cardmind.decisions.lists import ListStore
 from cardmind.decisions.online import bootstrap_features, serving_features
 from cardmind.decisions.reasons import reason
+from cardmind.decisions.restore import RestoreReport, restore
 from cardmind.decisions.rules import RuleEvaluationError, RuleManager, Verdict, verdict
 from cardmind.decisions.smart_credit import CreditOffer, SmartCredit, SmartCreditConfig
 from cardmind.decisions.standin import standin_verdict
@@ -215,6 +216,7 @@ class AuthorizationEngine:
         self._lock = threading.RLock()
         self.counters = _Counters()
         self._model_features = tuple(getattr(model, "feature_names", ()) or ())
+        self.restored: RestoreReport | None = None  # set by from_dataset
 
     # --- construction from data ------------------------------------------------------------
     @classmethod
@@ -222,18 +224,23 @@ class AuthorizationEngine:
                      config: EngineConfig | None = None, model: Any = "registry",
                      features: Any = None, cashout: Any = None) -> AuthorizationEngine:
         """An engine whose card accounts, online features and recent purchases are bootstrapped
-        from the dataset ``data`` as of ``until`` (default: the end of the data)."""
+        from the dataset ``data`` as of ``until`` (default: the end of the data), then brought up
+        to date with the decisions logged after ``until`` in the configured database
+        (:func:`cardmind.decisions.restore.restore`; report in ``engine.restored``)."""
         accounts = AccountBook.from_dataset(data, until=until)
         until = accounts.as_of
         error = None
         if isinstance(model, str) and model == "registry":
             model, error = load_serving_model()
-        if features is None:
+        bootstrapped = features is None
+        if bootstrapped:
             features = serving_features(model)
             bootstrap_features(features, data, until)
         engine = cls(config, model=model, features=features, accounts=accounts, cashout=cashout)
         engine.model_error = error or engine.model_error
         engine._bootstrap_purchases(data, until)
+        # what was decided after `until` (earlier runs on this database): see decisions/restore.py
+        engine.restored = restore(engine, until, features=bootstrapped)
         return engine
 
     def _bootstrap_purchases(self, data: str | Path, until: datetime | None,
@@ -614,6 +621,7 @@ class AuthorizationEngine:
             "log_committed": self._log.committed,
             "log_failures": self._log.failures,
             "log_last_error": self._log.last_error,
+            "restored": self.restored.to_dict() if self.restored is not None else None,
         }
 
     def close(self) -> None:

@@ -1,0 +1,370 @@
+"""Restart where the engine stopped: replay the decision log into a freshly bootstrapped engine.
+
+``AuthorizationEngine.from_dataset(data, until=T)`` builds its state from the dataset as of ``T``.
+Every decision taken after ``T`` (by this process, an earlier one, or one that was killed) changed
+that state only in memory; what remains of it is the decision log. :func:`restore` replays the
+logged decisions whose **request time** is at or after ``T``, in decision order (``decided_at``,
+then ``auth_id``), interleaved with the labels in the order they were received (``received_at``),
+and applies to the engine exactly the state changes the live engine made
+(``AuthorizationEngine._purchase`` / ``_return`` / ``add_label``). ``from_dataset`` calls it.
+
+What is restored:
+
+- **accounts**: an approved purchase (``APPROVE``, ``APPROVE_WITH_TEMP_CREDIT``) raises the
+  balance; its temporary credit (amount and expiry from the logged decision) is granted first,
+  stacking like a live grant; an applied reversal (``REVERSAL_APPLIED``) lowers it by
+  ``min(amount, original amount)``; an approved refund by its amount.
+- **smart credit**: each grant counts against the portfolio's daily budget of its request day.
+- **purchases cache** (reversal matching): every replayed purchase with its approved flag; an
+  applied reversal marks its original reversed (a second reversal is refused, as live).
+- **online features**: the same event the live engine fed, ``features.update(event,
+  "authorizations")`` with the request plus ``approved``, ``response_code``,
+  ``available_credit_fen`` (as logged) and ``temp_credit_fen``; a purchase declined for an unknown
+  card feeds nothing (as live). Only when ``from_dataset`` bootstrapped the features itself
+  (``features=True`` here): features passed in by a caller are the caller's state.
+- **labels** (``decision_labels``) of replayed decisions: ``features.update(label,
+  "fraud_labels")`` at their place in the stream (label-delayed features).
+- **idempotency**: replayed ``auth_id``\\ s count as logged even when older than
+  ``EngineConfig.idempotency_days``.
+
+What is not restored:
+
+- decisions with a request time before ``T`` (the dataset is the truth for them);
+- what was never committed: after ``kill -9`` the last ``flush_ms`` (+ one batch) of decisions
+  are lost with their state changes (ADR 0005); a retry of such an ``auth_id`` is decided again;
+- repayments given to ``apply_repayment`` (not logged: they return with the next dataset);
+- the process counters of ``health()`` (``decisions``, ``by_action``, ...): this process only;
+- the idempotency *cache* of decisions (answered from the log on demand, as before).
+
+Logged outcomes are applied, never re-decided: a model or rule change between two runs does not
+rewrite history, and restoring is a plain loop (no scoring). The replay checks itself: where the
+restored account's open-to-buy differs from the ``available_credit_fen`` the decision logged, or
+a logged outcome contradicts the restored state (an approved purchase on a card the dataset does
+not know, a reversal applied live whose original is not in the cache), it is counted in
+``mismatches`` (the decision's logged outcome is applied all the same). A row whose request
+cannot be read at all (no time, card or amount) is skipped and counted in ``skipped``; a request
+that lacks optional fields is completed with their defaults (``partial``).
+
+Replaying is idempotent: it reads the log and writes nothing, and the state it starts from is
+rebuilt by the bootstrap each time (``OnlineEngine.bootstrap`` clears a Redis namespace first),
+so restarting twice restores the same state.
+
+>>> import tempfile
+>>> from datetime import date, datetime
+>>> from cardmind.decisions.accounts import AccountBook, CardAccount
+>>> from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
+>>> from cardmind.decisions.types import AuthorizationRequest
+>>> from cardmind.units import TZ
+>>> def book():
+...     b = AccountBook(); b.as_of = datetime(2026, 3, 1, tzinfo=TZ)
+...     b.put(CardAccount(card_token="c1", customer_id="u1", limit_fen=1_000_000,
+...                       opened_at=date(2020, 1, 1)))
+...     return b
+>>> cfg = EngineConfig(db_url=f"sqlite:///{tempfile.mkdtemp()}/cm.db")
+>>> a = AuthorizationEngine(cfg, model=None, accounts=book())
+>>> _ = a.decide(AuthorizationRequest(auth_id="a1", card_token="c1", merchant_id="m1",
+...     terminal_id="t1", ts="2026-03-01T12:00:00", amount_fen=5_000, mcc="5411",
+...     channel="pos_chip", city="Shanghai"))
+>>> a.close()
+>>> b = AuthorizationEngine(cfg, model=None, accounts=book())
+>>> report = restore(b, since=b.accounts.as_of)
+>>> report.decisions, b.accounts.get("c1").balance_fen
+(1, 5000)
+>>> b.close()
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cardmind.decisions.smart_credit import CreditOffer
+from cardmind.decisions.types import GUARDED, AuthorizationRequest
+from cardmind.storage.decision_log import DecisionLabelRow, DecisionLogRow, TempCreditGrantRow
+from cardmind.units import TZ
+
+if TYPE_CHECKING:
+    from cardmind.decisions.authorize import AuthorizationEngine
+
+try:  # optional: faster JSON; the stdlib is the fallback
+    import orjson as _orjson
+
+    _loads: Any = _orjson.loads
+except ImportError:  # pragma: no cover
+    _loads = json.loads
+
+_log = logging.getLogger(__name__)
+
+APPROVED = frozenset({"APPROVE", "APPROVE_WITH_TEMP_CREDIT"})
+_FIELDS = tuple(AuthorizationRequest.model_fields)
+_DEFAULTS = {name: f.default for name, f in AuthorizationRequest.model_fields.items()
+             if not f.is_required()}
+_CHUNK = 5_000
+
+
+@dataclass
+class RestoreReport:
+    """What :func:`restore` replayed (``since``: the dataset's as-of time, ISO 8601)."""
+
+    since: str | None
+    decisions: int = 0
+    purchases: int = 0
+    returns: int = 0
+    labels: int = 0
+    temp_credit_grants: int = 0
+    features: bool = True
+    older: int = 0  # logged decisions before ``since`` (the dataset holds them)
+    skipped: int = 0  # unreadable rows
+    partial: int = 0  # requests whose required fields were completed from the columns
+    mismatches: int = 0  # logged outcome vs restored state (see the module docstring)
+    grant_rows_missing: int = 0  # a logged grant without its temp_credit_grants row
+    feature_errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        """Decisions replayed per second (0 when none)."""
+        return self.decisions / self.seconds if self.decisions and self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "per_second": round(self.per_second, 1)}
+
+    def summary(self) -> str:
+        """One log line."""
+        text = (f"restored {self.decisions:,} decisions ({self.purchases:,} purchases, "
+                f"{self.returns:,} reversals/refunds, {self.temp_credit_grants:,} temp-credit "
+                f"grants) and {self.labels:,} labels logged after {self.since} in "
+                f"{self.seconds:.2f} s ({self.per_second:,.0f} decisions/s)")
+        if not self.features:
+            text += "; online features not replayed (supplied by the caller)"
+        problems = {k: v for k, v in (("skipped", self.skipped), ("partial", self.partial),
+                                      ("mismatches", self.mismatches),
+                                      ("grant rows missing", self.grant_rows_missing),
+                                      ("feature errors", self.feature_errors)) if v}
+        if problems:
+            text += "; " + ", ".join(f"{k}: {v}" for k, v in problems.items())
+        return text
+
+
+def restore(engine: AuthorizationEngine, since: datetime | None, *,
+            features: bool = True) -> RestoreReport:
+    """Replay into ``engine`` every logged decision whose request time is at or after ``since``
+    (None: every logged decision), and the labels of those decisions; see the module docstring.
+
+    Call it once, on an engine whose state is as of ``since`` and that has not decided yet."""
+    t0 = time.perf_counter()
+    since = _aware(since) if since is not None else None
+    report = RestoreReport(since=since.isoformat() if since is not None else None,
+                           features=features)
+    db = engine._db
+    engine.flush()
+    grants = _grant_rows(db)
+    labels = _label_rows(db)
+    replayed: set[str] = set()
+    pending: list[tuple[datetime, int, dict[str, Any]]] = []  # labels of replayed decisions
+    with db.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(
+            select(DecisionLogRow.auth_id, DecisionLogRow.decided_at, DecisionLogRow.card_token,
+                   DecisionLogRow.merchant_id, DecisionLogRow.message_type,
+                   DecisionLogRow.amount_fen, DecisionLogRow.action,
+                   DecisionLogRow.response_code, DecisionLogRow.temp_credit_fen,
+                   DecisionLogRow.request_json, DecisionLogRow.decision_json)
+            .order_by(DecisionLogRow.decided_at, DecisionLogRow.auth_id))
+        for row in result:
+            decided_at = _aware(row.decided_at)
+            while pending and pending[0][0] <= decided_at:
+                _label(engine, heapq.heappop(pending)[2], report, features)
+            req = _request(row, report)
+            if req is None:
+                continue
+            if since is not None and req["ts"] < since:
+                report.older += 1
+                continue
+            _apply(engine, req, row, _decision_fields(row), grants, report, features)
+            replayed.add(row.auth_id)
+            for received_at, seq, label in labels.get(row.auth_id, ()):
+                heapq.heappush(pending, (received_at, seq, label))
+    while pending:
+        _label(engine, heapq.heappop(pending)[2], report, features)
+    engine._logged.update(replayed)
+    report.seconds = time.perf_counter() - t0
+    if report.decisions or report.labels:
+        _log.info("%s", report.summary())
+    return report
+
+
+# --- reading the log ---------------------------------------------------------------------------
+
+def _aware(ts: datetime) -> datetime:
+    """Naive timestamps (SQLite keeps the wall clock only) are Asia/Shanghai."""
+    return ts.replace(tzinfo=TZ) if ts.tzinfo is None else ts.astimezone(TZ)
+
+
+def _grant_rows(db: Any) -> dict[str, tuple[int, datetime]]:
+    with db.connect() as conn:
+        rows = conn.execute(select(TempCreditGrantRow.auth_id, TempCreditGrantRow.amount_fen,
+                                   TempCreditGrantRow.expires_at)).all()
+    return {a: (int(amount), _aware(exp)) for a, amount, exp in rows}
+
+
+def _label_rows(db: Any) -> dict[str, list[tuple[datetime, int, dict[str, Any]]]]:
+    with db.connect() as conn:
+        rows = conn.execute(select(DecisionLabelRow.id, DecisionLabelRow.auth_id,
+                                   DecisionLabelRow.label, DecisionLabelRow.reported_at,
+                                   DecisionLabelRow.scenario, DecisionLabelRow.received_at)
+                            .order_by(DecisionLabelRow.received_at, DecisionLabelRow.id)).all()
+    out: dict[str, list[tuple[datetime, int, dict[str, Any]]]] = {}
+    for seq, (_, auth_id, label, reported_at, scenario, received_at) in enumerate(rows):
+        event = {"auth_id": auth_id, "label": label, "reported_at": _aware(reported_at),
+                 "scenario": scenario}
+        out.setdefault(auth_id, []).append((_aware(received_at), seq, event))
+    return out
+
+
+def _request(row: Any, report: RestoreReport) -> dict[str, Any] | None:
+    """The request as ``AuthorizationRequest.as_event()`` gave it live, or None (unreadable).
+
+    A request JSON that lacks fields is completed from the row's columns and the defaults."""
+    try:
+        data = _loads(row.request_json) if row.request_json else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    data = {k: v for k, v in data.items() if k in _FIELDS}
+    try:
+        return AuthorizationRequest.model_validate(data, context={GUARDED: True}).as_event()
+    except Exception:
+        pass
+    event = {name: data.get(name, _DEFAULTS.get(name)) for name in _FIELDS}
+    for name in ("auth_id", "card_token", "merchant_id", "message_type", "amount_fen"):
+        if event.get(name) is None:
+            event[name] = getattr(row, name, None)
+    try:
+        ts = event["ts"]
+        ts = datetime.fromisoformat(ts.replace("Z", "+00:00")) if isinstance(ts, str) else ts
+        event["ts"] = _aware(ts)
+        event["amount_fen"] = int(event["amount_fen"])
+        if not event["card_token"] or event["amount_fen"] <= 0:
+            raise ValueError("no card or amount")
+    except (AttributeError, KeyError, TypeError, ValueError):
+        report.skipped += 1
+        _log.warning("restore: decision %s has no readable request time, card or amount: "
+                     "skipped", row.auth_id)
+        return None
+    report.partial += 1
+    return event
+
+
+def _decision_fields(row: Any) -> dict[str, Any]:
+    """The logged decision's outcome: columns first, the decision JSON for the rest."""
+    try:
+        d = _loads(row.decision_json) if row.decision_json else {}
+    except ValueError:
+        d = {}
+    if not isinstance(d, dict):
+        d = {}
+    expires = d.get("temp_credit_expires_at")
+    reasons = d.get("reasons")
+    return {
+        "action": row.action or d.get("action"),
+        "response_code": row.response_code or d.get("response_code"),
+        "temp_credit_fen": int(row.temp_credit_fen or d.get("temp_credit_fen") or 0),
+        "temp_credit_expires_at": _aware(datetime.fromisoformat(expires)) if expires else None,
+        "available_credit_fen": d.get("available_credit_fen"),
+        # None: unknown (no decision JSON), the state decides as live did
+        "reasons": ({r.get("code") if isinstance(r, dict) else r for r in reasons}
+                    if isinstance(reasons, list) else None),
+    }
+
+
+# --- applying one decision ---------------------------------------------------------------------
+
+def _apply(engine: AuthorizationEngine, req: dict[str, Any], row: Any, d: dict[str, Any],
+           grants: dict[str, tuple[int, datetime]], report: RestoreReport,
+           features: bool) -> None:
+    from cardmind.decisions.authorize import _Purchase
+
+    report.decisions += 1
+    card, amount, now = req["card_token"], req["amount_fen"], req["ts"]
+    acct = engine.accounts.get(card)
+    logged_available = d["available_credit_fen"]
+    if acct is not None and logged_available is not None \
+            and acct.available_fen(now) != logged_available:
+        report.mismatches += 1
+    if req.get("customer_id") is None and acct is not None:
+        req["customer_id"] = acct.customer_id
+    action, code, reasons = d["action"], d["response_code"], d["reasons"]
+    if req["message_type"] == "purchase":
+        report.purchases += 1
+        approved = action in APPROVED
+        if acct is None:
+            if approved:
+                report.mismatches += 1
+            engine._remember_purchase(req["auth_id"], _Purchase(card, amount, False))
+            if reasons is not None and "CARD_UNKNOWN" in reasons:
+                return  # live: an unknown card feeds no features
+            approved = False
+        temp = d["temp_credit_fen"] if approved else 0
+        if approved:
+            if temp > 0:
+                expires = d["temp_credit_expires_at"]
+                grant = grants.get(req["auth_id"])
+                if grant is None:
+                    report.grant_rows_missing += 1
+                expires = expires or (grant[1] if grant is not None else now + timedelta(
+                    days=engine.credit.config.expiry_days))
+                engine.accounts.grant_temp(card, temp, expires)
+                engine.credit.commit(_offer(temp, expires), now)
+                report.temp_credit_grants += 1
+            engine.accounts.purchase(card, amount)
+        engine._remember_purchase(req["auth_id"], _Purchase(card, amount, approved))
+        outcome = {"approved": approved, "response_code": code,
+                   "available_credit_fen": logged_available or 0, "temp_credit_fen": temp}
+    else:
+        report.returns += 1
+        if req["message_type"] == "reversal":
+            orig = engine._purchases.get(req.get("original_auth_id") or "")
+            matches = (orig is not None and orig.approved and not orig.reversed
+                       and orig.card_token == card)
+            applied = matches if reasons is None else "REVERSAL_APPLIED" in reasons
+            if applied:
+                if not matches:
+                    report.mismatches += 1
+                if orig is not None:
+                    orig.reversed = True
+                engine.accounts.credit(card, min(amount, orig.amount_fen) if orig else amount)
+        elif acct is not None and action == "APPROVE":
+            engine.accounts.credit(card, amount)
+        outcome = {"approved": action == "APPROVE", "response_code": code,
+                   "available_credit_fen": logged_available or 0, "temp_credit_fen": 0}
+    if features:
+        req.update(outcome)
+        try:
+            engine.features.update(req, "authorizations")
+        except Exception:
+            report.feature_errors += 1
+
+
+def _offer(amount: int, expires: datetime) -> CreditOffer:
+    return CreditOffer(granted=True, amount_fen=amount, expires_at=expires,
+                       reason="TEMP_CREDIT_GRANTED", behaviour_risk=0.0, card_cap_fen=0,
+                       portfolio_used_fen=0)
+
+
+def _label(engine: AuthorizationEngine, event: dict[str, Any], report: RestoreReport,
+           features: bool) -> None:
+    report.labels += 1
+    if not features:
+        return
+    try:
+        engine.features.update(dict(event), "fraud_labels")
+    except Exception:
+        report.feature_errors += 1
