@@ -41,6 +41,7 @@ PUBLIC_FIELDS = (
     "standin",
     "log_depth",
     "log_failures",
+    "restored",
 )
 
 
