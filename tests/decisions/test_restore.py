@@ -327,3 +327,26 @@ def test_replayed_decisions_stay_idempotent_beyond_the_idempotency_window(tiny_d
     assert b.health()["duplicates"] == 20 and b.health()["decisions"] == 0
     assert {c: b.accounts.get(c).balance_fen for c in balance} == balance
     b.close()
+
+
+def test_restore_applies_what_the_live_engine_did_not_what_the_book_says_now(engine_factory,
+                                                                             make_req):
+    """A stand-in for unavailable account state approved without debiting; an unknown card fed
+    nothing: replayed the same way, even when the restored book knows the card."""
+    from tests.decisions.conftest import make_book
+
+    from cardmind.decisions.restore import restore
+
+    a = engine_factory(book=make_book())
+    real_get = a.accounts.get
+    a.accounts.get = lambda card: (_ for _ in ()).throw(RuntimeError("account store down"))
+    standin = a.decide(make_req("s1", amount=7_000))
+    a.accounts.get = real_get
+    assert standin.reason_codes[0] == "STANDIN_ACCOUNT" and standin.action == "APPROVE"
+    normal = a.decide(make_req("n1", amount=3_000))
+    a.close()
+    b = engine_factory(book=make_book())
+    report = restore(b, since=None)
+    assert (report.decisions, report.mismatches) == (2, 0)
+    assert b.accounts.get("good").balance_fen == a.accounts.get("good").balance_fen == 503_000
+    assert b._purchases["s1"].approved and normal.action == "APPROVE"

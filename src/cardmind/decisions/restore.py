@@ -305,15 +305,19 @@ def _apply(engine: AuthorizationEngine, req: dict[str, Any], row: Any, d: dict[s
     if req["message_type"] == "purchase":
         report.purchases += 1
         approved = action in APPROVED
-        if acct is None:
+        unknown = "CARD_UNKNOWN" in reasons if reasons is not None else acct is None
+        if unknown:  # live: declined 14 without features, whatever the book says now
             if approved:
                 report.mismatches += 1
             engine._remember_purchase(req["auth_id"], _Purchase(card, amount, False))
-            if reasons is not None and "CARD_UNKNOWN" in reasons:
-                return  # live: an unknown card feeds no features
-            approved = False
-        temp = d["temp_credit_fen"] if approved else 0
-        if approved:
+            return
+        # live: account state unavailable (stand-in) or gone: decided, but nothing debited
+        debit = approved and acct is not None and not (
+            reasons is not None and "STANDIN_ACCOUNT" in reasons)
+        if approved and acct is None:
+            report.mismatches += 1
+        temp = d["temp_credit_fen"] if debit else 0
+        if debit:
             if temp > 0:
                 expires = d["temp_credit_expires_at"]
                 grant = grants.get(req["auth_id"])
