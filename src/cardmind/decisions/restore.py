@@ -86,7 +86,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from cardmind.decisions.smart_credit import CreditOffer
-from cardmind.decisions.types import GUARDED, AuthorizationRequest
+from cardmind.decisions.types import AuthorizationRequest
 from cardmind.storage.decision_log import DecisionLabelRow, DecisionLogRow, TempCreditGrantRow
 from cardmind.units import TZ
 
@@ -106,6 +106,7 @@ APPROVED = frozenset({"APPROVE", "APPROVE_WITH_TEMP_CREDIT"})
 _FIELDS = tuple(AuthorizationRequest.model_fields)
 _DEFAULTS = {name: f.default for name, f in AuthorizationRequest.model_fields.items()
              if not f.is_required()}
+_REQUIRED = tuple(name for name, f in AuthorizationRequest.model_fields.items() if f.is_required())
 _CHUNK = 5_000
 
 
@@ -231,21 +232,20 @@ def _label_rows(db: Any) -> dict[str, list[tuple[datetime, int, dict[str, Any]]]
 def _request(row: Any, report: RestoreReport) -> dict[str, Any] | None:
     """The request as ``AuthorizationRequest.as_event()`` gave it live, or None (unreadable).
 
-    A request JSON that lacks fields is completed from the row's columns and the defaults."""
+    The request was validated when it was decided: its JSON is read back without validating it
+    again (~40 % of a restore's time), with the same conversions (``ts`` to Asia/Shanghai).
+    Missing optional fields take their defaults; missing required ones are completed from the
+    row's columns (``partial``)."""
     try:
         data = _loads(row.request_json) if row.request_json else {}
     except ValueError:
         data = {}
     if not isinstance(data, dict):
         data = {}
-    data = {k: v for k, v in data.items() if k in _FIELDS}
-    try:
-        return AuthorizationRequest.model_validate(data, context={GUARDED: True}).as_event()
-    except Exception:
-        pass
     event = {name: data.get(name, _DEFAULTS.get(name)) for name in _FIELDS}
-    for name in ("auth_id", "card_token", "merchant_id", "message_type", "amount_fen"):
-        if event.get(name) is None:
+    missing = [name for name in _REQUIRED if event[name] is None]
+    if missing:
+        for name in missing:
             event[name] = getattr(row, name, None)
     try:
         ts = event["ts"]
@@ -259,7 +259,8 @@ def _request(row: Any, report: RestoreReport) -> dict[str, Any] | None:
         _log.warning("restore: decision %s has no readable request time, card or amount: "
                      "skipped", row.auth_id)
         return None
-    report.partial += 1
+    if missing:
+        report.partial += 1
     return event
 
 
