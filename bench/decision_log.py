@@ -1,0 +1,153 @@
+"""Benchmark: CPU the decision log costs per authorization decision (model-service set-up).
+
+Replays the same requests as ``bench/authorize.py`` (model-service set-up: the served model's
+catalog features) through ``AuthorizationEngine.decide``, pinned to one core, and reports per
+decision:
+
+- the CPU of the whole process, of the deciding thread and of the log writer thread (read from
+  ``/proc/self/task/<tid>/schedstat``, so that time other processes take from the core does not
+  count), with the real writer and with ``put`` dropping the rows (``--reps`` runs of each,
+  alternated, medians);
+- the writer's own work on the rows of one run, single-threaded: ``prepare`` (JSON of request,
+  decision and features) and ``write`` (parameters and the database's ``executemany``, batches of
+  512 rows, a fresh SQLite file).
+
+    python bench/decision_log.py [--data DIR] [--days 20] [--reps 3]
+
+Prints a table and writes ``bench/results/decision_log.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import authorize as bench_authorize  # the same data, model and requests
+
+RESULTS = Path(__file__).parent / "results" / "decision_log.json"
+
+
+def _thread_cpu_ns(native_id: int) -> int:
+    with open(f"/proc/self/task/{native_id}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+def _run(data: Path, start, reqs, model, tmp: Path, *, drop: bool) -> dict:
+    from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
+    from cardmind.decisions.online import bootstrap_features, serving_features
+
+    features = serving_features(model)
+    cfg = EngineConfig(db_url=f"sqlite:///{tmp / f'log-{time.time_ns()}.db'}")
+    engine = AuthorizationEngine.from_dataset(data, until=start, config=cfg, model=model,
+                                              features=features)
+    bootstrap_features(features, data, start)
+    warm, todo = reqs[: bench_authorize.WARMUP], reqs[bench_authorize.WARMUP :]
+    for r in warm:
+        engine.decide(r)
+    engine.flush()
+    captured: list = []
+    real_put = engine._log.put
+    if drop:
+        engine._log.put = lambda table, row: None
+    else:
+        def put(table, row):
+            captured.append((table, row))
+            real_put(table, row)
+        engine._log.put = put
+    writer, main = engine._log._thread.native_id, threading.get_native_id()
+    gc.collect()
+    gc.freeze()
+    w0, m0, c0 = _thread_cpu_ns(writer), _thread_cpu_ns(main), time.process_time()
+    for r in todo:
+        engine.decide(r)
+    engine.flush()  # the writer's remaining work counts too
+    n = len(todo)
+    out = {"process_us": (time.process_time() - c0) / n * 1e6,
+           "writer_us": (_thread_cpu_ns(writer) - w0) / n / 1e3,
+           "deciding_us": (_thread_cpu_ns(main) - m0) / n / 1e3}
+    gc.unfreeze()
+    engine._log.put = real_put
+    prepare = dict(engine._log.prepare)
+    engine.close()
+    return {**out, "rows": captured, "prepare": prepare}
+
+
+def _writer_alone(rows: list, prepare: dict, tmp: Path, reps: int) -> dict:
+    from cardmind.storage.base import create_all
+    from cardmind.storage.decision_log import DecisionLogWriter, log_engine
+
+    prep_us, write_us = [], []
+    for k in range(reps):
+        db = log_engine(f"sqlite:///{tmp / f'alone-{k}.db'}")
+        create_all(db)
+        w = DecisionLogWriter(db, flush_ms=10**6, batch=10**9)
+        c = time.process_time()
+        prepared = [(t, prepare[t](obj)) for t, obj in rows]
+        prep_us.append((time.process_time() - c) / len(rows) * 1e6)
+        c = time.process_time()
+        for j in range(0, len(prepared), 512):
+            grouped: dict[str, list] = {}
+            for t, row in prepared[j : j + 512]:
+                grouped.setdefault(t, []).append(row)
+            w._write(grouped)
+        write_us.append((time.process_time() - c) / len(rows) * 1e6)
+        w.close()
+        db.dispose()
+    return {"prepare_us": statistics.median(prep_us), "write_us": statistics.median(write_us)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="dataset folder (default: simulate the tiny preset)")
+    ap.add_argument("--days", type=int, default=20, help="replay window (days)")
+    ap.add_argument("--reps", type=int, default=3, help="runs with and without the writer")
+    ap.add_argument("--model", choices=("trained", "synthetic"), default="trained")
+    ap.add_argument("--rounds", type=int, default=600)
+    ap.add_argument("--trees", type=int, default=300)
+    ap.add_argument("--n-features", type=int, default=60)
+    args = ap.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    tmp = Path(tempfile.mkdtemp(prefix="cm-bench-log-"))
+    os.environ.setdefault("CARDMIND_HOME", str(tmp / "home"))
+    data = bench_authorize._dataset(args, tmp)
+    model, model_desc = bench_authorize._model(args, data)
+    model.compile()
+    start, reqs = bench_authorize._requests(data, args.days)
+    runs: dict[str, list[dict]] = {"writer": [], "dropped": []}
+    rows, prepare = [], {}
+    for k in range(args.reps):
+        for mode in (("writer", "dropped") if k % 2 == 0 else ("dropped", "writer")):
+            r = _run(data, start, reqs, model, tmp, drop=mode == "dropped")
+            if r["rows"]:
+                rows, prepare = r["rows"], r["prepare"]
+            runs[mode].append({k: v for k, v in r.items() if k.endswith("_us")})
+    alone = _writer_alone(rows, prepare, tmp, args.reps)
+    med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
+    load = os.getloadavg()[0]
+    print(f"model: {model_desc}; {len(reqs) - bench_authorize.WARMUP:,} decisions per run, "
+          f"{args.reps} runs each (medians); load average {load:.2f}")
+    print(f"{'log rows':<10}{'process µs':>12}{'deciding µs':>13}{'writer µs':>11}")
+    for m, v in med.items():
+        print(f"{m:<10}{v['process_us']:>12.1f}{v['deciding_us']:>13.1f}{v['writer_us']:>11.1f}")
+    print(f"writer alone on the same rows: prepare {alone['prepare_us']:.1f} µs, "
+          f"write {alone['write_us']:.1f} µs per row")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"bench": "decision_log", "model": model_desc, "load_avg": load,
+                                   "medians": med, "runs": runs, "writer_alone": alone},
+                                  indent=2))
+    print(f"wrote {RESULTS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
