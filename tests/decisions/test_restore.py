@@ -350,3 +350,71 @@ def test_restore_applies_what_the_live_engine_did_not_what_the_book_says_now(eng
     assert (report.decisions, report.mismatches) == (2, 0)
     assert b.accounts.get("good").balance_fen == a.accounts.get("good").balance_fen == 503_000
     assert b._purchases["s1"].approved and normal.action == "APPROVE"
+
+
+KILLED_CHILD = '''
+import sys
+from datetime import datetime
+from tests.decisions.test_restore import HashModel, Stream, build
+
+data, url = sys.argv[1], sys.argv[2]
+stream = Stream(data)
+engine = build(data, url, stream.until)
+engine._log.flush_ms, engine._log.batch = 20, 64  # several commits while the parent reads
+for i, r in enumerate(stream.first + stream.rest):
+    engine.decide(r)
+    print(r.auth_id, flush=True)
+    if i == 150:
+        engine.flush()
+        print("DURABLE", flush=True)
+'''
+
+
+def test_a_process_killed_mid_stream_restores_exactly_its_committed_decisions(tiny_dataset,
+                                                                              stream, tmp_path):
+    """``kill -9`` while deciding: a restart restores the committed decisions, no more, no less,
+    and equals an engine that decided just those."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url = f"sqlite:///{tmp_path / 'cm.db'}"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CHILD, str(tiny_dataset), url], stdout=subprocess.PIPE,
+        text=True, cwd=root, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(root), str(root / "src"), os.environ.get("PYTHONPATH", "")])})
+    decided, durable = [], None
+    try:
+        for line in proc.stdout:
+            if line.strip() == "DURABLE":
+                durable = len(decided)
+            elif line.strip():
+                decided.append(line.strip())
+            if durable is not None and len(decided) >= durable + 120:
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert durable is not None
+    db = create_engine(url)
+    with db.connect() as conn:
+        t = DecisionLogRow.__table__
+        logged = [a for (a,) in conn.execute(select(t.c.auth_id).order_by(t.c.decided_at))]
+    db.dispose()
+    order = [r.auth_id for r in stream.first + stream.rest]
+    printing = order[len(decided)] if len(decided) < len(order) else None  # killed before print
+    assert set(decided[:durable]) <= set(logged) <= set(decided) | {printing}
+    b = build(tiny_dataset, url, stream.until)
+    assert b.restored.decisions == len(logged) and b.restored.mismatches == 0
+    by_id = {r.auth_id: r for r in stream.first + stream.rest}
+    committed = replace_stream(stream, [by_id[a] for a in logged])
+    committed.rest = committed.first[-1:]
+    ref = build(tiny_dataset, f"sqlite:///{tmp_path / 'ref.db'}", stream.until)
+    for r in committed.first:
+        ref.decide(r)
+    assert state(b, committed) == state(ref, committed)
+    b.close()
+    ref.close()
