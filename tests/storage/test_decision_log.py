@@ -176,3 +176,18 @@ def test_new_sqlite_files_use_16k_pages(engine):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_sqlite_datetime_text_is_sqlalchemys(engine):
+    from datetime import date, timedelta, timezone
+
+    from cardmind.storage.decision_log import _raw_inserts
+
+    sa = DecisionLogRow.__table__.c.decided_at.type._cached_bind_processor(engine.dialect)
+    ins = _raw_inserts(engine)["decision_log"]
+    (fast,) = [p for i, p in ins.procs if ins.names[i] == "decided_at"]
+    assert fast is not sa
+    values = [datetime(1, 1, 1), datetime(999, 12, 31, 23, 59, 59, 999999),
+              datetime(2026, 3, 1, 12, 0, tzinfo=TZ), datetime(2026, 3, 1, 12, 0, 0, 7, tzinfo=TZ),
+              datetime(2026, 3, 1, tzinfo=timezone(timedelta(hours=-5))), date(2026, 3, 1), None]
+    assert [fast(v) for v in values] == [sa(v) for v in values]

@@ -326,6 +326,37 @@ class _RawInsert:
         return out
 
 
+#: SQLAlchemy's text format of a datetime on SQLite (its ``DATETIME`` default storage format).
+_SQLITE_DATETIME = ("%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d"
+                    ".%(microsecond)06d")
+
+
+def _fast(type_: Any, dialect: Any, process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process``, or an equal and cheaper one: SQLite's datetime text without the mapping
+    SQLAlchemy builds per value (~0.9 us less per row). Anything but a
+    ``datetime`` still goes through SQLAlchemy's processor.
+
+    >>> from sqlalchemy import DateTime, create_engine
+    >>> dialect = create_engine("sqlite://").dialect
+    >>> t = DateTime(timezone=True)
+    >>> fast = _fast(t, dialect, t._cached_bind_processor(dialect))
+    >>> fast(datetime(987, 6, 5, 4, 3, 2)), fast(None)
+    ('0987-06-05 04:03:02.000000', None)
+    """
+    if (dialect.name == "sqlite" and isinstance(type_, DateTime)
+            and getattr(type_.dialect_impl(dialect), "_storage_format", None) == _SQLITE_DATETIME):
+        def sqlite_datetime(value: Any) -> Any:
+            if type(value) is datetime:
+                # %-formatting of a tuple: ~1.0 us here, f-string ~2.0, SQLAlchemy's ~1.9
+                return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+                    value.year, value.month, value.day, value.hour, value.minute, value.second,
+                    value.microsecond)
+            return process(value)
+
+        return sqlite_datetime
+    return process
+
+
 def _raw_inserts(engine: Engine) -> dict[str, _RawInsert] | None:
     """Per table, the driver-level ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and
     PostgreSQL), or None for another database (SQLAlchemy Core inserts then).
@@ -343,7 +374,7 @@ def _raw_inserts(engine: Engine) -> dict[str, _RawInsert] | None:
     out = {}
     for name, table in _TABLES.items():
         names = tuple(c.name for c in table.columns)
-        procs = tuple((i, p) for i, c in enumerate(table.columns)
+        procs = tuple((i, _fast(c.type, dialect, p)) for i, c in enumerate(table.columns)
                       if (p := c.type._cached_bind_processor(dialect)) is not None)
         columns = ", ".join(f'"{c}"' for c in names)
         marks = ", ".join(mark for _ in names)
