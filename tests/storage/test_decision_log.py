@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -19,13 +21,13 @@ from cardmind.storage.decision_log import (
 )
 from cardmind.units import TZ
 
+_spec = importlib.util.spec_from_file_location("log_rows", Path(__file__).with_name("log_rows.py"))
+log_rows = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(log_rows)
+row, full_row, grant_row, stored = log_rows.row, log_rows.full_row, log_rows.grant_row, log_rows.stored
 
-def row(auth_id: str) -> dict:
-    return {"auth_id": auth_id, "decided_at": datetime(2026, 1, 1, tzinfo=TZ), "card_token": "c",
-            "merchant_id": "m", "message_type": "purchase", "amount_fen": 5, "action": "APPROVE",
-            "response_code": "00", "temp_credit_fen": 0, "rules_version": "r", "standin": False,
-            "latency_us": 10, "request_json": "{}", "features_json": "{}",
-            "decision_json": f'{{"auth_id": "{auth_id}"}}'}
+
+
 
 
 @pytest.fixture
@@ -112,28 +114,6 @@ def test_bad_parameters_are_refused(engine):
     with pytest.raises(ValueError, match="unknown log table"):
         w.put("nope", {})
     w.close()
-
-
-def full_row(auth_id: str) -> dict:
-    """Every column set, with the value types a decision gives them."""
-    return {**row(auth_id), "decided_at": datetime(2026, 1, 1, 9, 30, 5, 123456, tzinfo=TZ),
-            "fraud_score": 0.123456789012345, "cashout_score": None, "model_version": "v1",
-            "standin": True, "standin_reason": "延迟 latency", "amount_fen": 10**12,
-            "features_json": '{"a":1.5,"b":null}'}
-
-
-def grant_row(auth_id: str) -> dict:
-    return {"grant_id": f"tc-{auth_id}", "auth_id": auth_id, "card_token": "c",
-            "amount_fen": 50_000, "granted_at": datetime(2026, 1, 1, 9, 30, tzinfo=TZ),
-            "expires_at": datetime(2026, 1, 31, tzinfo=TZ), "behaviour_risk": 0.25,
-            "fraud_score": 0.01, "card_cap_fen": 100_000, "portfolio_used_fen": 7}
-
-
-def stored(engine) -> dict:
-    """Every stored value as the driver returns it, per table."""
-    with engine.connect() as conn:
-        return {t: conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY 1").all()
-                for t in ("decision_log", "temp_credit_grants")}
 
 
 def test_driver_inserts_store_what_sqlalchemy_core_stores(engine, tmp_path):

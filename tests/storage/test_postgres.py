@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
-from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -66,31 +67,12 @@ def test_log_writer_on_postgres_stores_what_core_stores_and_skips_bad_rows(pg_ur
         TempCreditGrantRow,
         log_engine,
     )
-    from cardmind.units import TZ
 
-    def row(auth_id: str) -> dict:
-        return {"auth_id": auth_id, "decided_at": datetime(2026, 1, 1, tzinfo=TZ),
-                "card_token": "c", "merchant_id": "m", "message_type": "purchase",
-                "amount_fen": 5, "action": "APPROVE", "response_code": "00",
-                "temp_credit_fen": 0, "rules_version": "r", "standin": False, "latency_us": 10,
-                "request_json": "{}", "features_json": "{}", "decision_json": "{}"}
-
-    def full_row(auth_id: str) -> dict:
-        return {**row(auth_id), "decided_at": datetime(2026, 1, 1, 9, 30, 5, 123456, tzinfo=TZ),
-                "fraud_score": 0.123456789012345, "cashout_score": None, "model_version": "v1",
-                "standin": True, "standin_reason": "延迟 latency", "amount_fen": 10**12,
-                "features_json": '{"a":1.5,"b":null}'}
-
-    def grant_row(auth_id: str) -> dict:
-        return {"grant_id": f"tc-{auth_id}", "auth_id": auth_id, "card_token": "c",
-                "amount_fen": 50_000, "granted_at": datetime(2026, 1, 1, 9, 30, tzinfo=TZ),
-                "expires_at": datetime(2026, 1, 31, tzinfo=TZ), "behaviour_risk": 0.25,
-                "fraud_score": 0.01, "card_cap_fen": 100_000, "portfolio_used_fen": 7}
-
-    def stored(engine) -> dict:
-        with engine.connect() as conn:
-            return {t: conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY 1").all()
-                    for t in ("decision_log", "temp_credit_grants")}
+    spec = importlib.util.spec_from_file_location("log_rows",
+                                                  Path(__file__).with_name("log_rows.py"))
+    rows = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rows)
+    row, full_row, grant_row, stored = rows.row, rows.full_row, rows.grant_row, rows.stored
 
     engine = log_engine(pg_url)
     create_all(engine)
