@@ -445,17 +445,21 @@ class _Run:
         out = self.ledger.run_month(ev, (mi, mf), month_end_ts=end_ts)
         self.flush()  # one month in flight: bounded memory, parts written in month order
         si_prob = np.column_stack([mf[:, MF_SI_PROB], self._si_list_prob])  # offered, list price
-        self._pending = self.pool.submit(self.write_month, k, ev, out, mi, si_prob)
+        # the episode log keeps growing on this thread while the month is written, so the
+        # writers get a copy taken here, between two months (a copy taken on a writer thread
+        # raced with the appends of the next month)
+        episodes = _episode_snapshot(self.episodes)
+        self._pending = self.pool.submit(self.write_month, k, ev, out, mi, si_prob, episodes)
         return carry
 
-    def write_month(self, k: int, ev, out, mi, si_prob) -> None:
+    def write_month(self, k: int, ev, out, mi, si_prob, episodes) -> None:
         t0 = time.thread_time()
         try:
-            self._write_month(k, ev, out, mi, si_prob)
+            self._write_month(k, ev, out, mi, si_prob, episodes)
         finally:
             self.writer_cpu += time.thread_time() - t0
 
-    def _write_month(self, k: int, ev, out, mi, si_prob) -> None:
+    def _write_month(self, k: int, ev, out, mi, si_prob, episodes) -> None:
         lk, wd = self.lk, self.world
         valid = np.flatnonzero(out.valid)
         ts_valid = ev["ts"][valid]
@@ -483,9 +487,7 @@ class _Run:
         temp = out.temp[order]
         amount = out.amount[order]
         city = ev["city"][order]
-        # the other tables of the month go to a second writer thread; the episode log keeps
-        # growing on this thread, so the writer gets a snapshot of what it reads
-        episodes = _episode_snapshot(self.episodes)
+        # the other tables of the month go to a second writer thread
         self._pending_others = self.pool2.submit(
             self.write_others,
             episodes,
@@ -847,7 +849,7 @@ def run(
 
 
 def _episode_snapshot(episodes: EpisodeLog) -> tuple[np.ndarray, np.ndarray]:
-    """Report times and labels of every episode so far, copied for the writer thread.
+    """Report times and labels of every episode so far, copied for the writer threads.
 
     >>> log = EpisodeLog(); _ = log.add("ato", card=1, merchants=[], start_ts=0, end_ts=1,
     ...                                 report_ts=5, label="chargeback")
