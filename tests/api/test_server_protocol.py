@@ -183,3 +183,14 @@ def test_engine_failure_is_a_bare_500_and_the_access_log_is_uvicorns(keystore, e
     assert GOOD_REQUEST["card_token"].encode() not in failed
     assert [r.split(" - ", 1)[1] for r in records] == [
         '"POST /v1/authorizations HTTP/1.1" 200', '"POST /v1/authorizations HTTP/1.1" 500']
+
+
+def test_serve_falls_back_to_uvicorns_protocol_when_its_internals_change(monkeypatch, capsys):
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from cardmind.cli.serve import _http_protocol
+
+    assert _http_protocol() is FastLaneProtocol
+    monkeypatch.setattr(HttpToolsProtocol, "_start_asgi_task", lambda self, cycle: None)
+    assert _http_protocol() == "httptools"
+    assert "fast lane off" in capsys.readouterr().err

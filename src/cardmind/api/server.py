@@ -20,6 +20,7 @@ the HTTP metrics count the request as the metrics middleware would (tested on a 
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any
 
@@ -35,6 +36,25 @@ MAX_LANE_BODY = 16 * 1024
 
 _STATUS_200 = STATUS_LINE[200]
 _JSON_HEADER = b"content-type: application/json\r\n"
+
+
+def uvicorn_mismatch() -> str | None:
+    """Why this uvicorn's httptools protocol differs from the one :class:`FastLaneProtocol` was
+    written against (``None``: it matches). The class overrides uvicorn internals, so
+    ``cardmind serve`` checks them before using it and falls back to uvicorn's own protocol.
+
+    >>> uvicorn_mismatch() is None
+    True
+    """
+    expected = {"_start_asgi_task": ["self", "cycle", "app"], "on_body": ["self", "body"],
+                "on_message_complete": ["self"], "connection_lost": ["self", "exc"]}
+    for name, params in expected.items():
+        method = getattr(HttpToolsProtocol, name, None)
+        if method is None:
+            return f"HttpToolsProtocol.{name} is gone"
+        if list(inspect.signature(method).parameters) != params:
+            return f"HttpToolsProtocol.{name} takes {list(inspect.signature(method).parameters)}"
+    return None
 
 
 class FastLaneProtocol(HttpToolsProtocol):

@@ -27,11 +27,17 @@ def _event_loop() -> str:
 
 def _http_protocol() -> Any:
     """cardmind's httptools protocol (authorizations answered without an ASGI task, see
-    :mod:`cardmind.api.server`), or uvicorn's h11 without httptools."""
+    :mod:`cardmind.api.server`); uvicorn's own httptools protocol when this uvicorn's internals
+    differ from those it was written against (with a warning); h11 without httptools."""
     try:
-        from cardmind.api.server import FastLaneProtocol
+        from cardmind.api.server import FastLaneProtocol, uvicorn_mismatch
     except ImportError:
         return "h11"
+    why = uvicorn_mismatch()
+    if why is not None:
+        typer.echo(f"warning: authorization fast lane off, this uvicorn differs ({why}); "
+                   "serving through uvicorn's own protocol / 快速通道已关闭", err=True)
+        return "httptools"
     return FastLaneProtocol
 
 
