@@ -29,8 +29,11 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import authorize as bench_authorize  # the same dataset and requests
 
 RESULTS = Path(__file__).parent / "results" / "restore.json"
 
@@ -51,31 +54,6 @@ class HashModel:
 
     def explain(self, row, top=2):
         return []
-
-
-def _dataset(args: argparse.Namespace, tmp: Path) -> Path:
-    if args.data:
-        return Path(args.data)
-    os.environ.setdefault("CARDMIND_PAN_KEY", "bench-key-not-secret")
-    from cardmind.simulate import load_preset, simulate
-
-    out = tmp / "data"
-    simulate(load_preset("tiny", seed=0), out)
-    return out
-
-
-def _requests(data: Path, days: int):
-    from cardmind.decisions._data import connect
-    from cardmind.decisions.replay import _REQUEST_FIELDS
-    from cardmind.decisions.types import AuthorizationRequest
-
-    _, con = connect(data)
-    end = con.execute("SELECT max(ts) FROM authorizations").fetchone()[0]
-    start = end - timedelta(days=days)
-    rows = con.execute(f"SELECT {', '.join(_REQUEST_FIELDS)} FROM authorizations "
-                       "WHERE ts >= $1 ORDER BY ts, auth_id", [start]).fetchall()
-    return start, [AuthorizationRequest(**dict(zip(_REQUEST_FIELDS, r, strict=True)))
-                   for r in rows]
 
 
 def _run(name: str, data: Path, start, reqs, model, tmp: Path, repeat: int) -> dict:
@@ -121,8 +99,8 @@ def main() -> None:
     from cardmind.decisions.online import BASIC_FEATURES
     from cardmind.features import default_catalog
 
-    data = _dataset(args, tmp)
-    start, reqs = _requests(data, args.days)
+    data = bench_authorize._dataset(args, tmp)
+    start, reqs = bench_authorize._requests(data, args.days)
     names = default_catalog().names()
     chosen = names[:: max(1, len(names) // args.n_features)][: args.n_features]
     print(f"{len(reqs):,} authorizations decided before the restart", file=sys.stderr)
