@@ -1,6 +1,5 @@
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,29 +10,6 @@ _spec = importlib.util.spec_from_file_location(
 )
 synthetic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic)
-
-
-class _Result:
-    def __init__(self, code, out, err):
-        self.returncode, self.stdout, self.stderr = code, out, err
-
-
-@pytest.fixture
-def run(capsys, monkeypatch):
-    """Run ``cardmind ...`` in process (``main()``: one-line errors, exit code 2)."""
-    from cardmind.cli import main
-
-    def _run(*args):
-        monkeypatch.setattr(sys, "argv", ["cardmind", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code or 0
-        out = capsys.readouterr()
-        return _Result(code, out.out, out.err)
-
-    return _run
 
 
 @pytest.fixture(scope="module")

@@ -3,27 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-
-
-@pytest.fixture
-def run(capsys, monkeypatch):
-    """Run ``cardmind ...`` in process; (exit code, stdout, stderr)."""
-    from cardmind.cli import main
-
-    def _run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["cardmind", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code or 0
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
 
 
 def _store():
