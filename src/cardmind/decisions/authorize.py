@@ -412,13 +412,10 @@ class AuthorizationEngine:
         # state
         approved = action in ("APPROVE", "APPROVE_WITH_TEMP_CREDIT")
         if approved and acct is not None:
+            self._debit(req.card_token, req.amount_fen, offer, now)
             if offer is not None:
-                assert offer.expires_at is not None
-                self.accounts.grant_temp(req.card_token, offer.amount_fen, offer.expires_at)
-                self.credit.commit(offer, now)
                 self.counters.temp_credit_grants += 1
                 self.counters.temp_credit_fen += offer.amount_fen
-            self.accounts.purchase(req.card_token, req.amount_fen)
         self._remember_purchase(req.auth_id, _Purchase(req.card_token, req.amount_fen, approved))
         event.update(approved=approved, response_code=code, available_credit_fen=available or 0,
                      temp_credit_fen=offer.amount_fen if offer else 0)
@@ -485,8 +482,7 @@ class AuthorizationEngine:
             if orig is None or not orig.approved or orig.reversed or orig.card_token != req.card_token:
                 reasons = ["ORIGINAL_NOT_FOUND"]
             else:
-                orig.reversed = True
-                self.accounts.credit(req.card_token, min(req.amount_fen, orig.amount_fen))
+                self._reverse(orig, req.card_token, req.amount_fen)
                 reasons = ["REVERSAL_APPLIED"]
         elif acct is None:
             if self.config.unknown_card == "error":
@@ -509,6 +505,21 @@ class AuthorizationEngine:
             available_credit_fen=available, latency_us=(time.perf_counter_ns() - t0) // 1000,
             decided_at=datetime.now(TZ),
         )
+
+    # state changes of an outcome, shared by the live decision and the restore of a logged one
+    def _debit(self, card: str, amount: int, offer: CreditOffer | None, now: datetime) -> None:
+        """An approved purchase: its temporary credit first (counted against the portfolio's
+        daily budget), then the debit."""
+        if offer is not None:
+            assert offer.expires_at is not None
+            self.accounts.grant_temp(card, offer.amount_fen, offer.expires_at)
+            self.credit.commit(offer, now)
+        self.accounts.purchase(card, amount)
+
+    def _reverse(self, original: _Purchase, card: str, amount: int) -> None:
+        """An applied reversal: the original is marked reversed, at most its amount returns."""
+        original.reversed = True
+        self.accounts.credit(card, min(amount, original.amount_fen))
 
     def _read_features(self, event: dict[str, Any]) -> tuple[dict[str, float], Any]:
         """The features before this authorization, and what its update reuses (online engines

@@ -6,7 +6,9 @@ that state only in memory; what remains of it is the decision log. :func:`restor
 logged decisions whose **request time** is at or after ``T``, in decision order (``decided_at``,
 then ``auth_id``), interleaved with the labels in the order they were received (``received_at``),
 and applies to the engine exactly the state changes the live engine made
-(``AuthorizationEngine._purchase`` / ``_return`` / ``add_label``). ``from_dataset`` calls it.
+(``AuthorizationEngine._purchase`` / ``_return`` / ``add_label``; the debit of an approved
+purchase and an applied reversal through the same ``_debit`` / ``_reverse`` the live decision
+calls). ``from_dataset`` calls it.
 
 What is restored:
 
@@ -319,6 +321,7 @@ def _apply(engine: AuthorizationEngine, req: dict[str, Any], row: Any, d: dict[s
             report.mismatches += 1
         temp = d["temp_credit_fen"] if debit else 0
         if debit:
+            offer = None
             if temp > 0:
                 expires = d["temp_credit_expires_at"]
                 grant = grants.get(req["auth_id"])
@@ -326,10 +329,9 @@ def _apply(engine: AuthorizationEngine, req: dict[str, Any], row: Any, d: dict[s
                     report.grant_rows_missing += 1
                 expires = expires or (grant[1] if grant is not None else now + timedelta(
                     days=engine.credit.config.expiry_days))
-                engine.accounts.grant_temp(card, temp, expires)
-                engine.credit.commit(_offer(temp, expires), now)
+                offer = _offer(temp, expires)
                 report.temp_credit_grants += 1
-            engine.accounts.purchase(card, amount)
+            engine._debit(card, amount, offer, now)
         engine._remember_purchase(req["auth_id"], _Purchase(card, amount, approved))
         outcome = {"approved": approved, "response_code": code,
                    "available_credit_fen": logged_available or 0, "temp_credit_fen": temp}
@@ -344,8 +346,9 @@ def _apply(engine: AuthorizationEngine, req: dict[str, Any], row: Any, d: dict[s
                 if not matches:
                     report.mismatches += 1
                 if orig is not None:
-                    orig.reversed = True
-                engine.accounts.credit(card, min(amount, orig.amount_fen) if orig else amount)
+                    engine._reverse(orig, card, amount)
+                else:
+                    engine.accounts.credit(card, amount)
         elif acct is not None and action == "APPROVE":
             engine.accounts.credit(card, amount)
         outcome = {"approved": action == "APPROVE", "response_code": code,
