@@ -25,11 +25,9 @@ _INFORMATIVE = ("evidence",)
 
 def _store() -> Any:
     from cardmind.decisions.lists import ListStore
-    from cardmind.settings import get_settings
-    from cardmind.storage.base import create_all
-    from cardmind.storage.decision_log import log_engine
+    from cardmind.storage.base import create_all, make_engine
 
-    engine = log_engine(get_settings().db_url_resolved())
+    engine = make_engine()  # the configured database
     create_all(engine)
     return ListStore(engine)
 
