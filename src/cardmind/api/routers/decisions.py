@@ -59,10 +59,7 @@ def get_decision(
     engine: EngineDep,
 ) -> Decision:
     """The decision taken for `auth_id` (from memory or the decision log); 404 if none."""
-    decision = engine.get_decision(auth_id)
-    if decision is None:
-        raise NotFound(f"no decision for auth_id {auth_id!r}")
-    return decision
+    return _decision_or_404(engine, auth_id)
 
 
 @router.get(
@@ -81,9 +78,7 @@ def get_decision_factors(
     exactly from the model inputs and model version stored with it (challenges and declines
     carry the same factors in their answer; approvals are explained here, on demand). 404 if
     there is no such decision or its model version is no longer in the registry."""
-    decision = engine.get_decision(auth_id)
-    if decision is None:
-        raise NotFound(f"no decision for auth_id {auth_id!r}")
+    decision = _decision_or_404(engine, auth_id)
     try:
         factors = engine.explain_decision(auth_id, top=top) or []
     except InvalidInput as exc:  # the model version is no longer in the registry
@@ -94,3 +89,10 @@ def get_decision_factors(
         factors=[Factor(feature=f.feature, value=f.value, contribution=f.contribution,
                         direction=f.direction, en=f.en, zh=f.zh) for f in factors],
     )
+
+
+def _decision_or_404(engine: EngineDep, auth_id: str) -> Decision:
+    decision = engine.get_decision(auth_id)
+    if decision is None:
+        raise NotFound(f"no decision for auth_id {auth_id!r}")
+    return decision
