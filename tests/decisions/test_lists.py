@@ -105,3 +105,37 @@ def test_add_many_never_moves_a_value_between_lists(engine):
     ]
     assert lists.lookup("merchant", "m1") == "block" and lists.lookup("merchant", "m2") == "watch"
     assert ListStore(lists.engine).lookup("merchant", "m2") == "watch"  # persisted
+
+
+def test_lookup_fields_answers_as_lookup_through_every_edit(engine):
+    """``lookup_fields`` skips kinds without entries: it must follow adds, replacements,
+    removals, expiry and a refresh with edits of another process exactly as ``lookup`` does."""
+    s, other = ListStore(engine), ListStore(engine)
+    fields = (("card", "card_token"), ("merchant", "merchant_id"), ("category", "mcc"))
+    record = {"card_token": "c1", "merchant_id": "m1", "mcc": "7995"}
+    now = datetime(2026, 3, 1, tzinfo=TZ)
+
+    def check() -> dict[str, str]:
+        got = s.lookup_fields(fields, record, now)
+        assert got == {k: s.lookup(k, record[f], now) for k, f in fields}
+        return got
+
+    assert check() == {"card": "", "merchant": "", "category": ""}
+    s.add(ListEntry(kind="merchant", value="m2", list_type="block"))
+    assert check()["merchant"] == ""
+    s.add(ListEntry(kind="merchant", value="m1", list_type="watch"))
+    s.add(ListEntry(kind="merchant", value="m1", list_type="watch", reason="again"))
+    assert check()["merchant"] == "watch"
+    assert s.remove("merchant", "m1") and check()["merchant"] == ""
+    assert s.remove("merchant", "m2") and check()["merchant"] == ""
+    s.add(ListEntry(kind="merchant", value="m1", list_type="block"))
+    assert check()["merchant"] == "block"
+    s.add(ListEntry(kind="card", value="c1", list_type="trust", expires_at=now))
+    assert check()["card"] == ""  # expired at `now`
+    other.add(ListEntry(kind="category", value="7995", list_type="block"))
+    assert check()["category"] == ""  # not seen before a refresh
+    s.refresh()
+    assert check() == {"card": "", "merchant": "block", "category": "block"}
+    assert other.remove("category", "7995")
+    s.refresh()
+    assert check()["category"] == ""

@@ -23,7 +23,8 @@ Public surface (used by the HTTP API):
 
 >>> import tempfile
 >>> from datetime import date
->>> from cardmind.decisions.accounts import AccountBook, CardAccount
+>>> from cardmind.decisions.accounts import AccountBook
+from cardmind.decisions.context import ContextPlan
 >>> book = AccountBook()
 >>> book.put(CardAccount(card_token="c1", customer_id="u1", limit_fen=1_000_000,
 ...     balance_fen=990_000, opened_at=date(2020, 1, 1), avg_purchases_fen=500_000))
@@ -53,12 +54,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cardmind.decisions.accounts import AccountBook, CardAccount
+from cardmind.decisions.accounts import AccountBook
+from cardmind.decisions.context import ContextPlan
 from cardmind.decisions.lists import ListStore
 from cardmind.decisions.online import bootstrap_features, serving_features
 from cardmind.decisions.reasons import reason
 from cardmind.decisions.restore import RestoreReport, restore
-from cardmind.decisions.rules import RuleEvaluationError, RuleManager, Verdict, verdict
+from cardmind.decisions.rules import (
+    RuleEvaluationError,
+    RuleManager,
+    RuleSet,
+    Verdict,
+    verdict,
+)
 from cardmind.decisions.smart_credit import CreditOffer, SmartCredit, SmartCreditConfig
 from cardmind.decisions.standin import standin_verdict
 from cardmind.decisions.types import AuthorizationRequest, Decision, Label, Reason
@@ -216,6 +224,8 @@ class AuthorizationEngine:
         self._lock = threading.RLock()
         self.counters = _Counters()
         self._model_features = tuple(getattr(model, "feature_names", ()) or ())
+        rs = self._rules.current  # what the rules read of the context, per rule set
+        self._plan: tuple[RuleSet, ContextPlan] = (rs, ContextPlan.for_reads(rs.reads))
         self.restored: RestoreReport | None = None  # set by from_dataset
 
     # --- construction from data ------------------------------------------------------------
@@ -299,36 +309,6 @@ class AuthorizationEngine:
         if len(self._purchases) > self.config.purchases_cache:
             self._purchases.popitem(last=False)
 
-    def _context(self, req: AuthorizationRequest, acct: CardAccount | None,
-                 available: int | None) -> dict[str, Any]:
-        now = req.ts
-        lk = self._lists.lookup
-        if acct is not None:
-            account = {
-                "known": True, "status": acct.status, "product_tier": acct.product_tier,
-                "limit_fen": acct.limit_fen, "available_fen": available,
-                "shortfall_fen": max(0, req.amount_fen - (available or 0)),
-                "temp_credit_fen": acct.temp_active(now), "tenure_days": acct.tenure_days(now),
-                "days_past_due": acct.days_past_due,
-            }
-        else:
-            account = {"known": False, "status": "unknown", "product_tier": "", "limit_fen": 0,
-                       "available_fen": 0, "shortfall_fen": 0, "temp_credit_fen": 0,
-                       "tenure_days": 0, "days_past_due": 0}
-        return {
-            "amount_fen": req.amount_fen, "amount_yuan": req.amount_fen / 100, "mcc": req.mcc,
-            "channel": req.channel, "city": req.city, "cross_border": req.cross_border,
-            "message_type": req.message_type, "hour": now.hour, "weekday": now.weekday(),
-            "fraud_score": None, "cashout_score": None,
-            "lists": {
-                "card": lk("card", req.card_token, now), "merchant": lk("merchant", req.merchant_id, now),
-                "device": lk("device", req.device_id, now), "terminal": lk("terminal", req.terminal_id, now),
-                "category": lk("category", req.mcc, now),
-            },
-            "account": account,
-            "features": {},
-        }
-
     def _purchase(self, req: AuthorizationRequest, t0: int, t_budget: int
                   ) -> tuple[Decision, dict[str, float], CreditOffer | None]:
         now = req.ts
@@ -342,8 +322,12 @@ class AuthorizationEngine:
             if self.config.unknown_card == "error":
                 raise InvalidInput(f"unknown card token {req.card_token!r}")
             return self._unknown_card(req, t0), {}, None
-        ctx = self._context(req, acct, available)
-        if cause == "account":  # state unavailable: stand-in treats the card as active, unknown OTB
+        rs = self._rules.current  # one rule set for the whole decision (a reload may swap it)
+        if self._plan[0] is not rs:
+            self._plan = (rs, ContextPlan.for_reads(rs.reads))
+        ctx = self._plan[1].build(req, acct, available, self._lists.lookup_fields)
+        if cause == "account" and "account" in ctx:
+            # state unavailable: stand-in treats the card as active, unknown OTB
             ctx["account"].update(known=True, status="active")
         event = req.as_event()
         if event["customer_id"] is None and acct is not None:
@@ -370,7 +354,6 @@ class AuthorizationEngine:
         spent_us = (time.perf_counter_ns() - t_budget) // 1000
         if cause is None and spent_us > self.config.latency_budget_us:
             cause, score = "latency", None
-        rs = self._rules.current
         ctx["cashout_score"] = cash
         v: Verdict | None = None
         if cause is None:

@@ -20,7 +20,9 @@ Edits go to the database first, then to the cache, so a crash never leaves the c
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
@@ -37,6 +39,7 @@ class ListStore:
         self.engine = engine
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], ListEntry] = {}
+        self._counts: dict[str, int] = {}  # entries per kind: kinds without any skip the lookup
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refresh_errors = 0
@@ -75,8 +78,12 @@ class ListStore:
                 added_by=r["added_by"], added_at=r["added_at"], expires_at=r["expires_at"],
             )
             cache[(entry.kind, entry.value)] = entry
+        counts: dict[str, int] = {}
+        for kind, _ in cache:
+            counts[kind] = counts.get(kind, 0) + 1
         with self._lock:
             self._cache = cache
+            self._counts = counts
 
     def lookup(self, kind: str, value: str | None, now: datetime | None = None) -> str:
         """``'block'``, ``'trust'``, ``'watch'`` or ``''`` for ``value`` of ``kind`` (expired: '')."""
@@ -88,6 +95,24 @@ class ListStore:
         if entry.expires_at is not None and now is not None and now >= entry.expires_at:
             return ""
         return entry.list_type
+
+    def lookup_fields(self, fields: tuple[tuple[str, str], ...], record: Mapping[str, Any],
+                      now: datetime | None = None) -> dict[str, str]:
+        """``{kind: lookup(kind, record[field], now)}`` for each ``(kind, field)`` pair; a kind
+        with no entry on any list answers ``''`` without a lookup (the authorization hot path).
+
+        >>> from cardmind.storage.decision_log import log_engine
+        >>> from cardmind.storage.base import create_all
+        >>> engine = log_engine("sqlite://"); create_all(engine)
+        >>> lists = ListStore(engine)
+        >>> _ = lists.add(ListEntry(kind="card", value="c9", list_type="trust"))
+        >>> lists.lookup_fields((("card", "card_token"), ("merchant", "merchant_id")),
+        ...                     {"card_token": "c9", "merchant_id": "m1"})
+        {'card': 'trust', 'merchant': ''}
+        """
+        counts, lookup = self._counts, self.lookup
+        return {kind: lookup(kind, record[name], now) if counts.get(kind) else ""
+                for kind, name in fields}
 
     def add(self, entry: ListEntry) -> ListEntry:
         """Put ``entry`` on its list (replacing the same value's entry on the same list)."""
@@ -146,6 +171,8 @@ class ListStore:
             conn.execute(ListEntryRow.__table__.insert(), [e.model_dump() for e in stamped])
         with self._lock:
             for e in stamped:
+                if (e.kind, e.value) not in self._cache:
+                    self._counts[e.kind] = self._counts.get(e.kind, 0) + 1
                 self._cache[(e.kind, e.value)] = e
         return stamped
 
@@ -158,7 +185,8 @@ class ListStore:
             conn.execute(
                 delete(ListEntryRow).where(ListEntryRow.kind == kind, ListEntryRow.value == value)
             )
-            self._cache.pop((kind, value), None)
+            if self._cache.pop((kind, value), None) is not None:
+                self._counts[kind] -= 1
         return True
 
     def entries(self, kind: str | None = None, list_type: str | None = None) -> list[ListEntry]:

@@ -120,6 +120,9 @@ class RuleSet:
     standin: tuple[Rule, ...]
     features: tuple[str, ...]
     loaded_at: datetime
+    #: Context names the rules and stand-in rules read (``amount_fen``, ``lists.card``,
+    #: ``account.status``, ``features.x``); None when they may read any (``$root``).
+    reads: frozenset[str] | None = None
     _program: Any = field(repr=False, default=None)
     _standin_program: Any = field(repr=False, default=None)
 
@@ -232,6 +235,23 @@ def _names(expr: str) -> list[str]:
             continue
         out.append(name)
     return out
+
+
+def reads_of(exprs: list[str]) -> frozenset[str] | None:
+    """The context names ``exprs`` read, or None when one may read the whole context (``$root``,
+    outside string literals), so that a caller may build only what the rules look at.
+
+    >>> sorted(reads_of(["lists.card == 'block' and amount_fen > 5", "'$root' == city"]))
+    ['amount_fen', 'city', 'lists.card']
+    >>> reads_of(["$root.city == 'x'"]) is None
+    True
+    """
+    names: set[str] = set()
+    for expr in exprs:
+        if "$" in _STRING.sub("''", expr):
+            return None
+        names.update(_names(expr))
+    return frozenset(names)
 
 
 def _check_names(rule_name: str, expr: str, *, standin: bool,
@@ -370,6 +390,7 @@ def parse_rules(text: str, *, source: str = "<text>",
         standin=standin,
         features=tuple(sorted(features)),
         loaded_at=datetime.now(TZ),
+        reads=reads_of([r.when for r in (*rules, *standin)]),
         _program=_compile(rules, samples, ""),
         _standin_program=_compile(standin, standin_samples, "stand-in "),
     )
