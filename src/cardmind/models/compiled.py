@@ -85,13 +85,17 @@ _INTERLEAVE = 8  # trees walked side by side: their memory loads overlap
 
 
 @njit(cache=True)  # keeps the GIL: see the module docstring
-def _walk_packed(x, roots, nodes, out):  # pragma: no cover - numba
-    """Raw score of row ``x`` over the packed node table (one 32-byte row per node or leaf).
+def _walk_packed(x, roots, values, links, out):  # pragma: no cover - numba
+    """Raw score of row ``x`` over the packed node table (one 16-byte row per node or leaf).
 
-    The walk is bound by memory latency once other work has pushed the trees out of the CPU
-    caches (the authorization engine between two decisions): ``_INTERLEAVE`` trees advance one
-    level at a time, so that the loads of different trees are in flight together. Leaf values
-    are summed in tree order, as LightGBM does. ``out`` is scratch space of one value per tree.
+    ``values`` and ``links`` are two views of one ``(n, 2)`` buffer: column 0 of ``values``
+    holds the threshold (a leaf: its value), column 1 of ``links`` the node's packed links
+    (see :func:`pack_nodes`); the left child is the next row. The walk is bound by memory
+    latency once other work has pushed the trees out of the CPU caches (the authorization
+    engine between two decisions): rows are half the size of a four-column layout, and
+    ``_INTERLEAVE`` trees advance one level at a time, so that the loads of different trees
+    are in flight together. Leaf values are summed in tree order, as LightGBM does. ``out`` is
+    scratch space of one value per tree.
     """
     n_trees = roots.shape[0]
     cur = np.empty(_INTERLEAVE, np.int64)
@@ -106,13 +110,12 @@ def _walk_packed(x, roots, nodes, out):  # pragma: no cover - numba
                 r = cur[j]
                 if r < 0:
                     continue
-                meta = nodes[r, 3]
-                if meta < 0.0:  # a leaf: its value is in the threshold column
-                    out[base + j] = nodes[r, 0]
+                m = links[r, 1]
+                if m < 0:  # a leaf: its value is in the threshold column
+                    out[base + j] = values[r, 0]
                     cur[j] = -1
                     continue
                 active += 1
-                m = np.int64(meta)
                 mt = (m >> 20) & 3
                 v = x[m & 0xFFFFF]
                 if np.isnan(v) and mt != 2:
@@ -120,36 +123,53 @@ def _walk_packed(x, roots, nodes, out):  # pragma: no cover - numba
                 if (mt == 1 and -_K_ZERO <= v <= _K_ZERO) or (mt == 2 and np.isnan(v)):
                     go_left = ((m >> 22) & 1) == 1
                 else:
-                    go_left = v <= nodes[r, 0]
-                cur[j] = np.int64(nodes[r, 1]) if go_left else np.int64(nodes[r, 2])
+                    go_left = v <= values[r, 0]
+                cur[j] = r + 1 if go_left else m >> 32
     total = 0.0
     for t in range(n_trees):
         total += out[t]
     return total
 
 
-def pack_nodes(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def pack_nodes(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The packed table of :func:`_walk_packed` from the flat arrays: per tree, nodes and
-    leaves in depth-first order, each a row ``[threshold or leaf value, left row, right row,
-    feature | missing type << 20 | default left << 22]`` (leaves: meta -1)."""
+    leaves in depth-first order (a node's left child is the next row), each a 16-byte row of a
+    float64 (threshold, or a leaf's value) and an int64 ``feature | missing type << 20 |
+    default left << 22 | right child row << 32`` (a leaf: -1). Returns the root rows and two
+    views of the table, as float64 and as int64.
+
+    >>> arrays = {"roots": np.array([0]), "feature": np.array([3]), "threshold": np.array([0.5]),
+    ...           "left": np.array([-1]), "right": np.array([-2]), "missing": np.array([2]),
+    ...           "default_left": np.array([True]), "leaf_value": np.array([-1.0, 1.0])}
+    >>> roots, values, links = pack_nodes(arrays)
+    >>> link = int(links[0, 1])
+    >>> values[:, 0].tolist(), link >> 32, link & 0xFFFFF, links[1:, 1].tolist()
+    ([0.5, -1.0, 1.0], 2, 3, [-1, -1])
+    """
     feature, left, right = arrays["feature"], arrays["left"], arrays["right"]
-    rows: list[tuple[float, float, float, float]] = []
+    rows: list[tuple[float, int]] = []
 
     def add(node: int) -> int:
         at = len(rows)
         if node < 0:
-            rows.append((float(arrays["leaf_value"][~node]), -1.0, -1.0, -1.0))
+            rows.append((float(arrays["leaf_value"][~node]), -1))
             return at
         meta = (int(feature[node]) | int(arrays["missing"][node]) << 20
                 | int(bool(arrays["default_left"][node])) << 22)
-        rows.append((float(arrays["threshold"][node]), 0.0, 0.0, float(meta)))
-        lrow = add(int(left[node]))
+        rows.append((float(arrays["threshold"][node]), meta))
+        if add(int(left[node])) != at + 1:  # pragma: no cover - depth-first by construction
+            raise AssertionError("the left child must follow its node")
         rrow = add(int(right[node]))
-        rows[at] = (rows[at][0], float(lrow), float(rrow), rows[at][3])
+        rows[at] = (rows[at][0], meta | rrow << 32)
         return at
 
     roots = np.array([add(int(r)) for r in arrays["roots"]], np.int64)
-    return roots, np.array(rows, np.float64).reshape(-1, 4)
+    values = np.zeros((len(rows), 2), np.float64)
+    links = values.view(np.int64)
+    for i, (value, link) in enumerate(rows):
+        values[i, 0] = value
+        links[i, 1] = link
+    return roots, values, links
 
 
 @njit(cache=True, nogil=True, inline="always")
