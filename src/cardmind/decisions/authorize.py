@@ -49,6 +49,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -71,6 +72,7 @@ from cardmind.decisions.smart_credit import CreditOffer, SmartCredit, SmartCredi
 from cardmind.decisions.standin import standin_verdict
 from cardmind.decisions.types import AuthorizationRequest, Decision, Label, Reason
 from cardmind.errors import InvalidInput
+from cardmind.features.row import FeatureRow
 from cardmind.storage.base import create_all
 from cardmind.storage.decision_log import (
     DecisionLabelRow,
@@ -332,7 +334,7 @@ class AuthorizationEngine:
         event = req.as_event()
         if event["customer_id"] is None and acct is not None:
             event["customer_id"] = acct.customer_id
-        feats: dict[str, float] = {}
+        feats: Mapping[str, float] = {}
         pending: Any = None
         score: float | None = None
         if cause is None:
@@ -358,7 +360,7 @@ class AuthorizationEngine:
         v: Verdict | None = None
         if cause is None:
             ctx["fraud_score"] = score
-            ctx["features"] = {n: float(feats.get(n, 0.0) or 0.0) for n in rs.features}
+            ctx["features"] = _rule_features(feats, rs.features)
             try:
                 v = verdict(rs.evaluate(ctx))
             except RuleEvaluationError:
@@ -368,7 +370,7 @@ class AuthorizationEngine:
             v = standin_verdict(rs, ctx, cause=cause or "rules")
         # the model's inputs as it saw them (they win over the rules' 0-filled copies), so that
         # explain_decision recomputes exactly the reasons of this score
-        used = {**ctx["features"], **{n: feats[n] for n in self._model_features if n in feats}}
+        used = {**ctx["features"], **_model_inputs(feats, self._model_features)}
         action, code, reasons = v.action, v.response_code, list(v.reasons)
         offer: CreditOffer | None = None
         over = acct is not None and available is not None and req.amount_fen > available
@@ -430,7 +432,7 @@ class AuthorizationEngine:
             decided_at=datetime.now(TZ),
         )
 
-    def _explain(self, feats: dict[str, float], reasons: list[str]) -> list[Reason]:
+    def _explain(self, feats: Mapping[str, float], reasons: list[str]) -> list[Reason]:
         """The model's top risk-raising features as ``FACTOR_<feature>`` reasons (fraud only)."""
         if not any(r.startswith(("FRAUD_", "NIGHT_", "CROSS_", "CNP_", "VELOCITY")) for r in reasons):
             return []
@@ -446,7 +448,7 @@ class AuthorizationEngine:
                               zh=getattr(r, "zh", None) or generic.zh))
         return out
 
-    def _cashout_score(self, event: dict[str, Any], feats: dict[str, float]) -> float | None:
+    def _cashout_score(self, event: dict[str, Any], feats: Mapping[str, float]) -> float | None:
         """The cash-out hook: a ``cashout_score`` feature, else the ``cashout`` callable, else None."""
         value = feats.get(CASHOUT_SCORE)
         if value is None and self.cashout is not None:
@@ -504,7 +506,7 @@ class AuthorizationEngine:
         original.reversed = True
         self.accounts.credit(card, min(amount, original.amount_fen))
 
-    def _read_features(self, event: dict[str, Any]) -> tuple[dict[str, float], Any]:
+    def _read_features(self, event: dict[str, Any]) -> tuple[Mapping[str, float], Any]:
         """The features before this authorization, and what its update reuses (online engines
         with ``read``: time, keys, virtual columns computed once), else ``features_for``."""
         read = getattr(self.features, "read", None)
@@ -656,6 +658,29 @@ def _standin_text(cause: str | None, model_error: str | None) -> str:
         "rules": "rule evaluation failed",
         "account": "card-account state unavailable",
     }.get(cause or "", cause or "")
+
+
+def _rule_features(feats: Mapping[str, float], names: tuple[str, ...]) -> dict[str, float]:
+    """The rules' ``features`` context: each name's value, 0.0 when absent, null or zero (-0.0
+    too); NaN stays NaN. A :class:`FeatureRow` gathers them at once.
+
+    >>> _rule_features({"a": -0.0, "b": float("nan")}, ("a", "b", "c"))
+    {'a': 0.0, 'b': nan, 'c': 0.0}
+    """
+    if isinstance(feats, FeatureRow):
+        return dict(zip(names, [v or 0.0 for v in feats.take(names, 0.0).tolist()], strict=True))
+    return {n: float(feats.get(n, 0.0) or 0.0) for n in names}
+
+
+def _model_inputs(feats: Mapping[str, float], names: tuple[str, ...]) -> dict[str, float]:
+    """``{name: value}`` of the model's features the source has (logged with the decision).
+
+    >>> _model_inputs({"a": 1.0, "b": 2.0}, ("b", "z"))
+    {'b': 2.0}
+    """
+    if isinstance(feats, FeatureRow):
+        return feats.subset(names)
+    return {n: feats[n] for n in names if n in feats}
 
 
 def _features_json(used: dict[str, float]) -> str:

@@ -55,6 +55,7 @@ from cardmind.features.readkernel import (
     read_all,
     read_plan,
 )
+from cardmind.features.row import FeatureRow, RowLayout
 from cardmind.features.stores import StateStore, open_store
 
 _NO_CODES = np.zeros(0, np.int64)
@@ -128,6 +129,7 @@ class OnlineEngine:
         self._out = np.asarray([self._index[n] for n in self.plan.outputs], np.int64)
         self._out_names = list(self.plan.outputs)
         self._template: dict[str, float] = dict.fromkeys(self._out_names, math.nan)
+        self.layout = RowLayout(self._out_names, [self._index[n] for n in self._out_names])
         if np.array_equal(self._out, np.arange(len(self.names))):
             self._out = None  # type: ignore[assignment]  # outputs are the whole vector
         self._groups = [_GroupRuntime(g, self._index) for g in self.plan.groups]
@@ -213,14 +215,16 @@ class OnlineEngine:
         out.update(zip(self._out_names, picked.tolist(), strict=True))
         return out
 
-    def read(self, auth: dict[str, Any]) -> tuple[dict[str, float], Pending]:
-        """:meth:`features_for`, and what the update of this same authorization reuses (its
+    def read(self, auth: dict[str, Any]) -> tuple[FeatureRow, Pending]:
+        """:meth:`features_for` as a read-only mapping over the computed vector (a
+        :class:`~cardmind.features.row.FeatureRow`: the same names and values, without building a
+        dict of the whole catalog), and what the update of this same authorization reuses (its
         time, virtual columns and entity keys): pass it as ``update(auth, pending=...)`` once the
         decision's outcome fields are in ``auth``."""
         t = _time(auth)
         attrs = virtual("authorizations", auth, t)
         keys = self._keys(attrs)
-        feats = self._as_dict(self._vector(t, attrs, keys))
+        feats = FeatureRow(self._vector(t, attrs, keys), self.layout)
         return feats, Pending(auth, t, {"category": attrs["category"],
                                         "amount_band": attrs["amount_band"],
                                         "night": attrs["night"]}, keys)

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from cardmind.errors import InvalidInput
+from cardmind.features.row import FeatureRow
 from cardmind.models.calibration import Calibration
 from cardmind.models.explain import FeatureText, Reason, ReasonExplainer
 
@@ -75,6 +76,7 @@ class ScoringModel:
             texts=texts,
         )
         self._index = {f: i for i, f in enumerate(self.feature_names)}
+        self._names = tuple(self.feature_names)  # one tuple: a feature row caches its slots
         self._compiled: Any = None
 
     # --- inputs -----------------------------------------------------------------------------
@@ -109,6 +111,8 @@ class ScoringModel:
 
     def _row(self, row: Mapping[str, Any]) -> np.ndarray:
         n = len(self.feature_names)
+        if isinstance(row, FeatureRow):  # one gather by cached slots (absent -> NaN)
+            return row.take(self._names).reshape(1, n)
         get = row.get
         try:  # fast path: every value a number (absent -> NaN)
             return np.fromiter([get(f, math.nan) for f in self.feature_names], float, n).reshape(

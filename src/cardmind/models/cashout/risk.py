@@ -37,7 +37,7 @@ challenge, >= 0.4 no temporary credit):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,7 @@ class CashoutRiskTable:
 
     def engine_hook(
         self, *, suspect_merchants: set[str] | frozenset[str] = frozenset()
-    ) -> Callable[[dict[str, Any], dict[str, float]], float]:
+    ) -> Callable[[dict[str, Any], Mapping[str, float]], float]:
         """The ``cashout`` callable of the authorization engine: event -> engine score.
 
         ``suspect_merchants`` is the suspect-merchant list (e.g. the ``value`` of
@@ -158,7 +158,7 @@ class CashoutRiskTable:
         """
         merchants = frozenset(suspect_merchants)
 
-        def hook(event: dict[str, Any], features: dict[str, float]) -> float:
+        def hook(event: dict[str, Any], features: Mapping[str, float]) -> float:
             risk = self.cashout_risk(event.get("card_token") or "")
             at_suspect = event.get("merchant_id") in merchants
             return ENGINE_SCORE[risk.advice(suspect_merchant=at_suspect)]
