@@ -49,11 +49,13 @@ from cardmind.features.plan import (
     virtual,
 )
 from cardmind.features.readkernel import (
-    after_repayment,
+    REPAYMENT_MEASURES,
     derive,
     derived_table,
+    label_counts,
     read_all,
     read_plan,
+    repayment_features,
 )
 from cardmind.features.row import FeatureRow, RowLayout
 from cardmind.features.stores import StateStore, open_store
@@ -156,12 +158,16 @@ class OnlineEngine:
                                 | {d.entity for d in self.plan.labels}
                                 | {d.entity for d in self.plan.repayments})
         self._key_columns = [(e, ENTITIES[e].keys) for e in self._entities]
-        self._rep_specs: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
+        rep_specs: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
         for d in self.plan.repayments:
             auth_rt = self._runtime(d.entity, "authorizations", "amount_fen")
             head = (d.entity, d.lookback_us, self._prefix(d.entity, "repayments", "amount_fen"),
                     auth_rt.prefix, 1 << auth_rt.group.lanes.index("approved"))
-            self._rep_specs.setdefault(head, []).append((self._index[d.name], d.measure))
+            rep_specs.setdefault(head, []).append((self._index[d.name],
+                                                   REPAYMENT_MEASURES.get(d.measure, 3)))
+        # (entity, lookback, repayments prefix, authorizations prefix, approved bit, specs)
+        self._rep_specs = [(*head, np.asarray(specs, np.int64).reshape(-1, 2))
+                           for head, specs in rep_specs.items()]
         self._req_plain: list[tuple[int, str]] = []
         self._req_onehot: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
         onehot: dict[str, dict[str, int]] = {}
@@ -188,11 +194,14 @@ class OnlineEngine:
         self._derived_fused = bool(self._readers) and not (self.plan.labels
                                                            or self.plan.repayments)
         self._blank = np.full(len(self.names), np.nan)
-        self._label_specs: dict[str, list[tuple[int, int, int, int]]] = {}
+        label_specs: dict[str, list[tuple[int, int, int, int]]] = {}
         for d in self.plan.labels:
-            self._label_specs.setdefault(d.entity, []).append((
+            label_specs.setdefault(d.entity, []).append((
                 self._index[d.name], d.window_us, d.delay_us,
                 self._index[d.inputs[0]] if d.measure == "rate" else -1))
+        # (entity, state key prefix, rows of label_counts: out, window, delay, rate_of)
+        self._label_specs = [(e, f"lbl:{e}:", np.asarray(specs, np.int64).reshape(-1, 4))
+                             for e, specs in label_specs.items()]
         self.rejected: deque[str] = deque(maxlen=10_000)
         self._auth_index: deque[tuple[int, str]] = deque()
         self._label_retention = max(self._label_entities.values(), default=0) \
@@ -278,46 +287,23 @@ class OnlineEngine:
 
     def _labels(self, vals: np.ndarray, keys: dict[str, str | None], t: int) -> None:
         get = self.store.get
-        for entity, specs in self._label_specs.items():
+        for entity, prefix, specs in self._label_specs:
             key = keys[entity]
             if key is None:
                 continue
-            log = get(f"lbl:{entity}:{key}")
-            entries: list[tuple[int, int]] = []
-            if log is not None:
-                ts, known, _, _ = log.arrays()
-                entries = list(zip(ts.tolist(), known.tolist(), strict=True))
-            for out, window, delay, rate_of in specs:
-                lo = t - window
-                count = float(sum(1 for a, k in entries if lo <= a < t and k + delay <= t))
-                if rate_of < 0:
-                    vals[out] = count
-                else:
-                    n = vals[rate_of]
-                    vals[out] = count / n if n > 0 else math.nan
+            log = get(prefix + key) or _EMPTY_LOG  # no labels: counts 0
+            label_counts(log.ts, log.val, log.lo, log.hi, t, specs, vals)
 
     def _repayments(self, vals: np.ndarray, keys: dict[str, str | None], t: int) -> None:
         get = self.store.get
-        for (entity, lookback, rep_prefix, auth_prefix, bit), specs in self._rep_specs.items():
+        for entity, lookback, rep_prefix, auth_prefix, bit, specs in self._rep_specs:
             key = keys[entity]
             rep = get(rep_prefix + key) if key is not None else None
             if rep is None:
                 continue
             p = get(auth_prefix + key) or _EMPTY_LOG
-            found, r_t, r_amount, n, spend, first_t = after_repayment(
-                rep.ts, rep.val, rep.lo, rep.hi, p.ts, p.val, p.mask, p.lo, p.hi, t, lookback,
-                bit)
-            if not found:
-                continue
-            for out, measure in specs:
-                if measure == "count_since":
-                    vals[out] = float(n)
-                elif measure == "spend_since":
-                    vals[out] = float(spend)
-                elif measure == "spend_ratio":
-                    vals[out] = spend / r_amount if r_amount > 0 else math.nan
-                else:
-                    vals[out] = (first_t - r_t) / 1e6 if n else math.nan
+            repayment_features(rep.ts, rep.val, rep.lo, rep.hi, p.ts, p.val, p.mask, p.lo, p.hi,
+                               t, lookback, bit, specs, vals)
 
     def _runtime(self, entity: str, source: str, column: str | None) -> _GroupRuntime:
         return next(r for r in self._groups if r.group.key == (entity, source, column))

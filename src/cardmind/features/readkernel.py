@@ -381,3 +381,58 @@ def after_repayment(rts, rval, rlo, rhi, pts, pval, pmask, plo, phi, t, lookback
                 n += 1
                 spend += pval[i]
     return True, r_t, amount, n, spend, first
+
+
+#: measure codes of :func:`repayment_features` (its ``specs`` rows: output slot, measure)
+REPAYMENT_MEASURES = {"count_since": 0, "spend_since": 1, "spend_ratio": 2}  # else 3: time to first
+
+
+@numba.njit(cache=True)
+def repayment_features(rts, rval, rlo, rhi, pts, pval, pmask, plo, phi, t, lookback, bit, specs,
+                       vals):  # pragma: no cover - compiled
+    """The repayment features of one entity into ``vals`` (:func:`after_repayment`; nothing
+    written when no repayment is found): ``specs`` rows are ``(output slot, measure code)``,
+    codes in :data:`REPAYMENT_MEASURES` (3: seconds from the repayment to the first purchase)."""
+    found, r_t, r_amount, n, spend, first_t = after_repayment(
+        rts, rval, rlo, rhi, pts, pval, pmask, plo, phi, t, lookback, bit)
+    if not found:
+        return
+    for k in range(specs.shape[0]):
+        m = specs[k, 1]
+        v = np.nan
+        if m == 0:
+            v = float(n)
+        elif m == 1:
+            v = float(spend)
+        elif m == 2:
+            if r_amount > 0:
+                v = spend / r_amount
+        elif n:
+            v = (first_t - r_t) / 1e6
+        vals[specs[k, 0]] = v
+
+
+@numba.njit(cache=True)
+def label_counts(ts, known, lo, hi, t, specs, vals):  # pragma: no cover - compiled
+    """Label-delayed counts of one entity's label log into ``vals``.
+
+    Events ``[lo, hi)`` are labelled authorizations (``ts``: their time, ``known``: when the label
+    was reported). ``specs`` rows are ``(output slot, window, delay, rate_of)``: the count of
+    authorizations in ``[t - window, t)`` whose label was known by ``t`` (reported at least
+    ``delay`` before it), or, when ``rate_of >= 0``, that count over ``vals[rate_of]`` (null when
+    it is not positive). Rows are evaluated in order.
+    """
+    for k in range(specs.shape[0]):
+        start = t - specs[k, 1]
+        delay = specs[k, 2]
+        count = 0
+        for i in range(lo, hi):
+            a = ts[i]
+            if start <= a < t and known[i] + delay <= t:
+                count += 1
+        rate_of = specs[k, 3]
+        if rate_of < 0:
+            vals[specs[k, 0]] = float(count)
+        else:
+            n = vals[rate_of]
+            vals[specs[k, 0]] = float(count) / n if n > 0 else np.nan
