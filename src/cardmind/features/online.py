@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,10 +75,8 @@ class _GroupRuntime:
         self.entity = g.entity
         self.windows = g.windows_array() if g.windows else np.asarray([g.retention_us], np.int64)
         self.n_lanes = len(g.lanes)
-        plain = [(s, w, lane, index[n]) for n, s, w, lane in g.features if s >= 0]
-        dist = [(spec, w, index[n]) for n, s, w, spec in g.features if s < 0]
-        self.plan = read_plan(self.windows.tolist(), plain, dist)
-        self.reads = bool(plain or dist)
+        self.plain = [(s, w, lane, index[n]) for n, s, w, lane in g.features if s >= 0]
+        self.dist = [(spec, w, index[n]) for n, s, w, spec in g.features if s < 0]
         cols = g.distinct_columns
         self.distinct_columns = cols
         self.specs = np.asarray([(cols.index(c), lane) for c, lane in g.distinct],
@@ -94,11 +92,63 @@ class _GroupRuntime:
         self.masker = LaneMasker(g.source, g.lanes)
         lanes_id = hashlib.blake2b(repr((g.lanes, cols)).encode(), digest_size=4).hexdigest()
         self.prefix = f"g:{g.entity}:{g.source}:{g.column}:{lanes_id}:"
-        self.outs = np.asarray([o for *_, o in plain] + [o for *_, o in dist], np.int64)
+
+    def read_plan(self, keep: set[int] | None) -> np.ndarray | None:
+        """The read plan of this group's features whose slot is in ``keep`` (None: all of them),
+        or None when there is none: only their lanes are visited, only back to their longest
+        window."""
+        plain = self.plain if keep is None else [x for x in self.plain if x[3] in keep]
+        dist = self.dist if keep is None else [x for x in self.dist if x[2] in keep]
+        if not (plain or dist):
+            return None
+        return read_plan(self.windows.tolist(), plain, dist)
 
     def new_log(self) -> WindowLog:
         return WindowLog(integer=self.integer, n_codes=self.n_codes, specs=self.specs)
 
+
+
+class _ReadPlan:
+    """What one read computes, for a set of vector slots (the requested features and what they
+    are computed from): the groups to read and their plans, the request, label, repayment and
+    derived features among them, and the row layout of the requested names."""
+
+    def __init__(self, engine: OnlineEngine, names: Sequence[str], keep: set[int] | None) -> None:
+        def kept(slot: int) -> bool:
+            return keep is None or slot in keep
+
+        index = engine._index
+        self.layout = RowLayout(names, [index[n] for n in names])
+        readers = [(r, plan) for r in engine._groups
+                   if (plan := r.read_plan(keep)) is not None]
+        self.reader_keys = [(r.prefix, r.entity) for r, _ in readers]
+        self.floats = np.asarray([not r.integer for r, _ in readers], np.bool_)
+        self.plans = np.concatenate([plan for _, plan in readers] or [_NO_CODES])
+        self.plan_off = np.cumsum([0] + [len(plan) for _, plan in readers]).astype(np.int64)
+        self.specs = np.concatenate([r.specs for r, _ in readers]
+                                    or [np.zeros((0, 2), np.int64)]).reshape(-1, 2)
+        self.spec_off = np.cumsum([0] + [len(r.specs) for r, _ in readers]).astype(np.int64)
+        self.req_plain = [(i, what) for i, what in engine._req_plain if kept(i)]
+        self.req_onehot: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
+        for col, (_, by_value) in engine._req_onehot.items():
+            m = {v: i for v, i in by_value.items() if kept(i)}
+            if m:
+                self.req_onehot[col] = (np.asarray(list(m.values()), np.int64), m)
+        self.label_specs = []  # (entity, state key prefix, label_counts rows)
+        for entity, prefix, specs in engine._label_specs:
+            rows = specs[[kept(int(o)) for o in specs[:, 0]]]
+            if len(rows):
+                self.label_specs.append((entity, prefix, rows))
+        self.rep_specs = []  # (entity, lookback, repayments prefix, auth prefix, bit, specs)
+        for *head, specs in engine._rep_specs:
+            rows = specs[[kept(int(o)) for o in specs[:, 0]]]
+            if len(rows):
+                self.rep_specs.append((*head, rows))
+        # one table in dependency order, evaluated in the read's compiled call when nothing
+        # computed in Python (labels, repayments) comes between the window reads and it
+        self.derived = derived_table([row for row in engine._derived_rows if kept(row[1])])
+        self.derived_fused = bool(readers) and not (self.label_specs or self.rep_specs)
+        self.has_reads = bool(readers)
 
 
 class Pending:
@@ -116,7 +166,7 @@ class OnlineEngine:
     """Evaluate a catalog (or feature service) one authorization at a time."""
 
     def __init__(self, catalog: Catalog | FeatureService, store: StateStore | None = None, *,
-                 allowed_lateness: str = "1h") -> None:
+                 allowed_lateness: str = "1h", serve: Sequence[str] | None = None) -> None:
         if isinstance(catalog, FeatureService):
             catalog = catalog.catalog()
         self.catalog = catalog
@@ -131,18 +181,9 @@ class OnlineEngine:
         self._out = np.asarray([self._index[n] for n in self.plan.outputs], np.int64)
         self._out_names = list(self.plan.outputs)
         self._template: dict[str, float] = dict.fromkeys(self._out_names, math.nan)
-        self.layout = RowLayout(self._out_names, [self._index[n] for n in self._out_names])
         if np.array_equal(self._out, np.arange(len(self.names))):
             self._out = None  # type: ignore[assignment]  # outputs are the whole vector
         self._groups = [_GroupRuntime(g, self._index) for g in self.plan.groups]
-        self._readers = [r for r in self._groups if r.reads]
-        self._reader_keys = [(r.prefix, r.entity) for r in self._readers]
-        self._floats = np.asarray([not r.integer for r in self._readers], np.bool_)
-        self._plans = np.concatenate([r.plan for r in self._readers] or [_NO_CODES])
-        self._plan_off = np.cumsum([0] + [len(r.plan) for r in self._readers]).astype(np.int64)
-        self._specs = np.concatenate([r.specs for r in self._readers]
-                                     or [np.zeros((0, 2), np.int64)]).reshape(-1, 2)
-        self._spec_off = np.cumsum([0] + [len(r.specs) for r in self._readers]).astype(np.int64)
         self._group_entities = sorted({r.entity for r in self._groups})
         self._by_source: dict[str, list[_GroupRuntime]] = {}
         for r in self._groups:
@@ -186,13 +227,9 @@ class OnlineEngine:
         batches: dict[tuple[int, str], list[Any]] = {}
         for d in self.plan.derived:
             batches.setdefault((level[d.name], d.op), []).append(d)
-        # one table in dependency order, evaluated in the read's compiled call when nothing
-        # computed in Python (labels, repayments) comes between the window reads and it
-        self._derived = derived_table([
+        self._derived_rows = [  # dependency order
             (d.op, self._index[d.name], [self._index[n] for n in d.inputs])
-            for _, ds in sorted(batches.items(), key=lambda kv: kv[0]) for d in ds])
-        self._derived_fused = bool(self._readers) and not (self.plan.labels
-                                                           or self.plan.repayments)
+            for _, ds in sorted(batches.items(), key=lambda kv: kv[0]) for d in ds]
         self._blank = np.full(len(self.names), np.nan)
         label_specs: dict[str, list[tuple[int, int, int, int]]] = {}
         for d in self.plan.labels:
@@ -207,6 +244,28 @@ class OnlineEngine:
         self._label_retention = max(self._label_entities.values(), default=0) \
             + self.allowed_lateness_us
         self.n_rejected = 0
+        self._eager = _ReadPlan(self, self._out_names, None)
+        self.feature_names: tuple[str, ...] | None = None
+        self._served = self._eager
+        if serve is not None:
+            self.feature_names = tuple(dict.fromkeys(serve))
+            self._served = self.read_plan(self.feature_names)
+
+    def read_plan(self, names: Sequence[str]) -> _ReadPlan:
+        """What a read of just ``names`` computes: their groups (only the lanes and windows they
+        use), their request, label, repayment and derived features, and what those need."""
+        unknown = [n for n in names if n not in self._index]
+        if unknown:
+            raise ValueError(f"online engine: {len(unknown)} features to serve are not in the "
+                             f"catalog (e.g. {unknown[:3]})")
+        keep: set[int] = set()
+        todo = list(names)
+        while todo:
+            n = todo.pop()
+            if self._index[n] not in keep:
+                keep.add(self._index[n])
+                todo.extend(self.plan.definition(n).inputs)
+        return _ReadPlan(self, list(dict.fromkeys(names)), keep)
 
     # --- read ----------------------------------------------------------------------------------
 
@@ -233,7 +292,8 @@ class OnlineEngine:
         t = _time(auth)
         attrs = virtual("authorizations", auth, t)
         keys = self._keys(attrs)
-        feats = FeatureRow(self._vector(t, attrs, keys), self.layout)
+        rp = self._served
+        feats = FeatureRow(self._vector(t, attrs, keys, rp), rp.layout)
         return feats, Pending(auth, t, {"category": attrs["category"],
                                         "amount_band": attrs["amount_band"],
                                         "night": attrs["night"]}, keys)
@@ -244,59 +304,65 @@ class OnlineEngine:
         attrs = virtual("authorizations", auth, t)
         return self._vector(t, attrs, self._keys(attrs))
 
-    def _vector(self, t: int, attrs: dict[str, Any], keys: dict[str, str | None]) -> np.ndarray:
+    def _vector(self, t: int, attrs: dict[str, Any], keys: dict[str, str | None],
+                rp: _ReadPlan | None = None) -> np.ndarray:
+        """The features of read plan ``rp`` (default: every one) in their slots of a new vector
+        (the others NaN)."""
+        if rp is None:
+            rp = self._eager
         vals = self._blank.copy()
-        if None in keys.values():
+        if None in keys.values():  # the same keys are required whatever is read
             for e in self._group_entities:
                 if keys[e] is None:
                     _require(e, attrs, "authorization")
-        for idx, what in self._req_plain:  # first: derived features may use them
+        for idx, what in rp.req_plain:  # first: derived features may use them
             vals[idx] = _request_value(what, attrs, t)
-        for head, (all_idx, by_value) in self._req_onehot.items():
+        for head, (all_idx, by_value) in rp.req_onehot.items():
             vals[all_idx] = 0.0
             hit = by_value.get(attrs.get(head))
             if hit is not None:
                 vals[hit] = 1.0
-        get = self.store.get
-        bufs, bounds = [], []
-        for prefix, entity in self._reader_keys:
-            key = keys[entity]
-            log = None if key is None else get(prefix + key)
-            if log is None:  # no state: the empty-window values; no key: skipped (null)
-                bufs.append(_EMPTY_BUF)
-                bounds.append(0)
-                bounds.append(0 if key is not None else -1)
-            else:
-                bufs.append(log.buf)
-                bounds.append(log.lo)
-                bounds.append(log.hi)
-        if bufs:  # every group of the read (and the derived features) in one compiled call
-            read_all(tuple(bufs), tuple(bounds), self._floats, t, self._plans, self._plan_off,
-                     self._specs, self._spec_off,
-                     self._derived if self._derived_fused else _NO_DERIVED, vals)
-        if self.plan.labels:
-            self._labels(vals, keys, t)
-        if self.plan.repayments:
-            self._repayments(vals, keys, t)
-        if not self._derived_fused and len(self._derived):
-            derive(vals, self._derived)
+        if rp.has_reads:  # every group of the read (and the derived features) in one call
+            get = self.store.get
+            bufs, bounds = [], []
+            for prefix, entity in rp.reader_keys:
+                key = keys[entity]
+                log = None if key is None else get(prefix + key)
+                if log is None:  # no state: the empty-window values; no key: skipped (null)
+                    bufs.append(_EMPTY_BUF)
+                    bounds.append(0)
+                    bounds.append(0 if key is not None else -1)
+                else:
+                    bufs.append(log.buf)
+                    bounds.append(log.lo)
+                    bounds.append(log.hi)
+            read_all(tuple(bufs), tuple(bounds), rp.floats, t, rp.plans, rp.plan_off, rp.specs,
+                     rp.spec_off, rp.derived if rp.derived_fused else _NO_DERIVED, vals)
+        if rp.label_specs:
+            self._labels(vals, keys, t, rp.label_specs)
+        if rp.rep_specs:
+            self._repayments(vals, keys, t, rp.rep_specs)
+        if not rp.derived_fused and len(rp.derived):
+            derive(vals, rp.derived)
         return vals
 
     def _keys(self, attrs: dict[str, Any]) -> dict[str, str | None]:
         return _keys(self._key_columns, attrs)
 
-    def _labels(self, vals: np.ndarray, keys: dict[str, str | None], t: int) -> None:
+    def _labels(self, vals: np.ndarray, keys: dict[str, str | None], t: int,
+                label_specs: list[tuple[str, str, np.ndarray]]) -> None:
         get = self.store.get
-        for entity, prefix, specs in self._label_specs:
+        for entity, prefix, specs in label_specs:
             key = keys[entity]
             if key is None:
                 continue
             log = get(prefix + key) or _EMPTY_LOG  # no labels: counts 0
             label_counts(log.ts, log.val, log.lo, log.hi, t, specs, vals)
 
-    def _repayments(self, vals: np.ndarray, keys: dict[str, str | None], t: int) -> None:
+    def _repayments(self, vals: np.ndarray, keys: dict[str, str | None], t: int,
+                    rep_specs: list[tuple[Any, ...]]) -> None:
         get = self.store.get
-        for entity, lookback, rep_prefix, auth_prefix, bit, specs in self._rep_specs:
+        for entity, lookback, rep_prefix, auth_prefix, bit, specs in rep_specs:
             key = keys[entity]
             rep = get(rep_prefix + key) if key is not None else None
             if rep is None:
