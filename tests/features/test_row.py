@@ -147,3 +147,36 @@ def test_demand_read_equals_the_eager_read_on_the_names_it_serves():
 def test_serving_a_feature_outside_the_catalog_is_refused():
     with pytest.raises(ValueError, match="not in the catalog"):
         OnlineEngine(default_catalog(), serve=["card_count_1h", "card_count_99y"])
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_model_scores_and_reasons_from_the_row_equal_those_from_the_dict(compiled):
+    import lightgbm as lgb
+
+    from cardmind.models.scoring import ScoringModel
+
+    tables = make_tables(2, n_auths=60, days=2, n_cards=2)
+    catalog = default_catalog()
+    names = [*_served_names(catalog, np.random.default_rng(1))[:40], "not_in_the_row"]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, len(names))) * 1000
+    X[rng.random(X.shape) < 0.2] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 3]) > 500).astype(int)
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 15,
+                         "min_data_in_leaf": 5}, lgb.Dataset(X, y), num_boost_round=20)
+    model = ScoringModel(model_text=booster.model_to_string(), metadata={"feature_names": names})
+    if compiled:
+        model.compile()
+    e = OnlineEngine(catalog, serve=names[:-1])
+    a = None
+    for step in _stream(tables, hold=0):
+        if step[0] == "update":
+            e.update(step[1], step[2])
+            continue
+        a = step[1]
+        row, _ = e.read(a)
+        as_dict = row.to_dict()
+        assert "not_in_the_row" not in row
+        assert model.predict_one(row) == model.predict_one(as_dict)
+        assert model._row(row).tobytes() == model._row(as_dict).tobytes()
+        assert model.explain(row, top=3) == model.explain(as_dict, top=3)
