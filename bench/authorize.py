@@ -2,12 +2,16 @@
 
 Streams the last ``--days`` of a simulated dataset (default: the ``tiny`` preset, generated into a
 temporary folder) through ``AuthorizationEngine.decide`` after bootstrapping state from the
-period before, pinned to one CPU core. Three feature set-ups are measured:
+period before, pinned to one CPU core. Four feature set-ups are measured:
 
 - ``basic``: the engine's built-in minimal catalog (12 features);
 - ``model-service``: the served model's feature service from the online catalog
   (``cardmind.features.OnlineEngine``) — what production runs;
-- ``full-catalog``: every feature of the default online catalog computed per decision (3,000+).
+- ``full-catalog``: every feature of the default online catalog computed per decision (3,000+);
+- ``full, model read`` (*full-catalog maintained, model's features read*): the state of the whole
+  default catalog is kept (every group updated per event, as ``full-catalog``), but each decision
+  reads only the served model's and the rules' features (``OnlineEngine(serve=...)``: their
+  groups, lanes and windows); the features column gives the number read.
 
 The model is the registry's production fraud model when there is one; otherwise a fraud model is
 trained on the simulated data before the replayed window (``train_and_register``, as
@@ -174,7 +178,8 @@ def _run(name: str, data: Path, start, reqs, model, features, tmp: Path, limit: 
         "p50_us": float(p50), "p99_us": float(p99), "p999_us": float(p999),
         "mean_us": float(lat.mean()), "standin": int(standin), "bootstrap_s": setup_s,
         "log_drain_s": drain_s,
-        "n_features": len(getattr(features, "_out_names", None) or
+        "n_features": len(getattr(features, "feature_names", None) or
+                          getattr(features, "_out_names", None) or
                           getattr(engine.features, "feature_names", ()) or ()),
         "purchases": purchases, "actions": actions,
         "challenge_decline_share": (actions.get("CHALLENGE", 0) + actions.get("DECLINE", 0))
@@ -196,6 +201,8 @@ def main() -> None:
     ap.add_argument("--trees", type=int, default=300, help="trees (synthetic model)")
     ap.add_argument("--n-features", type=int, default=60, help="features (synthetic model)")
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--skip-demand", action="store_true",
+                    help="skip the 'full, model read' set-up")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -230,13 +237,19 @@ def main() -> None:
     if not args.skip_full:
         rows.append(_run("full-catalog", data, start, reqs, model, OnlineEngine(default_catalog()),
                          tmp, args.full_limit))
-    header = (f"{'setup':<15}{'features':>9}{'decisions':>11}{'dec/s':>10}{'dec/cpu-s':>11}"
+    if not args.skip_demand:  # the whole catalog maintained, only what is used read
+        from cardmind.decisions.rules import DEFAULT_RULES_PATH, parse_rules
+
+        served = [*model.feature_names, *parse_rules(DEFAULT_RULES_PATH.read_text()).features]
+        rows.append(_run("full, model read", data, start, reqs, model,
+                         OnlineEngine(default_catalog(), serve=served), tmp, None))
+    header = (f"{'setup':<17}{'features':>9}{'decisions':>11}{'dec/s':>10}{'dec/cpu-s':>11}"
               f"{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}{'stand-in':>9}{'chal+decl':>10}"
               f"{'explained':>10}")
     print(f"model: {model_desc}; load average {os.getloadavg()[0]:.2f}")
     print(header)
     for r in rows:
-        print(f"{r['setup']:<15}{r['n_features']:>9}{r['decisions']:>11,}{r['decisions_per_s']:>10,.0f}"
+        print(f"{r['setup']:<17}{r['n_features']:>9}{r['decisions']:>11,}{r['decisions_per_s']:>10,.0f}"
               f"{r['decisions_per_cpu_s']:>11,.0f}"
               f"{r['p50_us']:>9.0f}{r['p99_us']:>9.0f}{r['p999_us']:>10.0f}{r['standin']:>9}"
               f"{r['challenge_decline_share']:>10.1%}{r['explained_share']:>10.1%}")

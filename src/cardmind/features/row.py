@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 
 _MAX_CACHED = 64  # name tuples whose slot indices a layout keeps (cleared when full)
+# a gather: slots (0 where absent), positions of absent names or None, present names, their slots
+_Gather = tuple[np.ndarray, np.ndarray | None, tuple[str, ...], np.ndarray]
 
 
 class RowLayout:
@@ -50,13 +52,12 @@ class RowLayout:
         self.slots: dict[str, int] = dict(zip(self.names, (int(s) for s in slots), strict=True))
         if len(self.slots) != len(self.names):
             raise ValueError("row layout: duplicate names")
-        # id(tuple) -> (the tuple, slots, positions of absent names, present names)
-        self._gathers: dict[int, tuple[tuple[str, ...], np.ndarray, np.ndarray | None,
-                                       tuple[str, ...]]] = {}
+        # id(tuple) -> (the tuple, its gather)
+        self._gathers: dict[int, tuple[tuple[str, ...], _Gather]] = {}
 
-    def gather(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None,
-                                                     tuple[str, ...]]:
-        """``(slots, positions of absent names or None, present names)`` of ``names``.
+    def gather(self, names: Sequence[str]) -> _Gather:
+        """``(slots, positions of absent names or None, present names, their slots)`` of
+        ``names`` (an absent name's slot is 0: overwritten by the caller).
 
         Cached per tuple object (a tuple cannot change): pass the same tuple every time (a
         model's feature names, the rules' feature names) and the lookup is one dict probe.
@@ -65,21 +66,20 @@ class RowLayout:
         if type(names) is tuple:
             hit = self._gathers.get(id(names))
             if hit is not None and hit[0] is names:
-                return hit[1], hit[2], hit[3]
+                return hit[1]
         get = self.slots.get
         found = [get(n) for n in names]
-        idx = np.asarray([-1 if s is None else s for s in found], np.intp)
-        absent = np.flatnonzero(idx < 0)
+        idx = np.asarray([0 if s is None else s for s in found], np.intp)
+        absent = np.asarray([i for i, s in enumerate(found) if s is None], np.intp)
         present = tuple(n for n, s in zip(names, found, strict=True) if s is not None)
-        miss: np.ndarray | None = absent if len(absent) else None
-        if miss is not None:
-            idx[miss] = 0
+        gathered = (idx, absent if len(absent) else None, present,
+                    np.asarray([s for s in found if s is not None], np.intp))
         if type(names) is tuple:
             if len(self._gathers) >= _MAX_CACHED:
                 self._gathers.clear()
             # the tuple is kept alive by the entry, so its id cannot be reused while cached
-            self._gathers[id(names)] = (names, idx, miss, present)
-        return idx, miss, present
+            self._gathers[id(names)] = (names, gathered)
+        return gathered
 
 
 class FeatureRow(Mapping[str, float]):
@@ -116,19 +116,16 @@ class FeatureRow(Mapping[str, float]):
     def take(self, names: Sequence[str], fill: float = math.nan) -> np.ndarray:
         """The values of ``names`` as a new float64 array, ``fill`` for names not in the row
         (slot indices cached per tuple, see :meth:`RowLayout.gather`)."""
-        idx, miss, _ = self._layout.gather(names)
-        out = self._vals.take(idx)
+        idx, miss, _, _ = self._layout.gather(names)
+        out = self._vals[idx]  # a little cheaper than ndarray.take
         if miss is not None:
             out[miss] = fill
         return out
 
     def subset(self, names: Sequence[str]) -> dict[str, float]:
         """``{name: value}`` of the ``names`` the row has, in that order (others left out)."""
-        idx, miss, present = self._layout.gather(names)
-        vals = self._vals.take(idx)
-        if miss is not None:
-            vals = np.delete(vals, miss)
-        return dict(zip(present, vals.tolist(), strict=True))
+        _, _, present, slots = self._layout.gather(names)
+        return dict(zip(present, self._vals[slots].tolist(), strict=True))
 
     def to_dict(self) -> dict[str, float]:
         """Every feature as a plain dict (what ``OnlineEngine.features_for`` returns)."""
