@@ -1,8 +1,11 @@
 """Online features as the authorization engine sees them: ``features_for`` then ``update``.
 
 The engine talks to any object with ``features_for(auth: dict) -> dict[str, float]`` (state
-*before* this authorization) and ``update(event: dict) -> None``. The full catalog is served by
-``cardmind.features.OnlineEngine``; :class:`BasicOnlineFeatures` is a small built-in catalog
+*before* this authorization) and ``update(event: dict) -> None``; when it also has ``read(auth)
+-> (Mapping[str, float], pending)``, the engine reads through it and passes ``pending`` to
+``update(event, table, pending=...)`` (the catalog's engine: its read returns a
+:class:`~cardmind.features.row.FeatureRow` over the computed vector, no dict of every feature
+is built). The full catalog is served by ``cardmind.features.OnlineEngine``; :class:`BasicOnlineFeatures` is a small built-in catalog
 (velocity, amount, novelty) so that the engine works, and is tested, on its own.
 
 >>> from datetime import datetime, timedelta

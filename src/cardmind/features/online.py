@@ -163,7 +163,28 @@ class Pending:
 
 
 class OnlineEngine:
-    """Evaluate a catalog (or feature service) one authorization at a time."""
+    """Evaluate a catalog (or feature service) one authorization at a time.
+
+    ``features_for`` / ``vector`` compute every feature of the catalog. ``read`` (the decision's
+    read) returns a :class:`~cardmind.features.row.FeatureRow`: by default every feature too;
+    with ``serve=names`` only those names (and what they are computed from) — the state of the
+    whole catalog is still maintained by ``update``, so ``features_for`` stays complete and the
+    served values are the eager read's, bit for bit. ``feature_names`` is then the served names
+    (None without ``serve``).
+
+    >>> from datetime import datetime
+    >>> from cardmind.units import TZ
+    >>> from cardmind.features import default_catalog
+    >>> engine = OnlineEngine(default_catalog(), serve=["card_count_1h", "req_amount"])
+    >>> auth = dict(auth_id="a1", ts=datetime(2026, 1, 1, 12, tzinfo=TZ), card_token="c1",
+    ...             customer_id="u1", merchant_id="m1", terminal_id="t1", amount_fen=5000,
+    ...             mcc="5812", channel="qr", message_type="purchase", approved=True,
+    ...             cross_border=False)
+    >>> row, pending = engine.read(auth)
+    >>> dict(row), len(engine.features_for(auth)) > 3000
+    ({'card_count_1h': 0.0, 'req_amount': 5000.0}, True)
+    >>> engine.update(auth, pending=pending)
+    """
 
     def __init__(self, catalog: Catalog | FeatureService, store: StateStore | None = None, *,
                  allowed_lateness: str = "1h", serve: Sequence[str] | None = None) -> None:
