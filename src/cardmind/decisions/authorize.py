@@ -23,8 +23,7 @@ Public surface (used by the HTTP API):
 
 >>> import tempfile
 >>> from datetime import date
->>> from cardmind.decisions.accounts import AccountBook
-from cardmind.decisions.context import ContextPlan
+>>> from cardmind.decisions.accounts import AccountBook, CardAccount
 >>> book = AccountBook()
 >>> book.put(CardAccount(card_token="c1", customer_id="u1", limit_fen=1_000_000,
 ...     balance_fen=990_000, opened_at=date(2020, 1, 1), avg_purchases_fen=500_000))
