@@ -57,6 +57,17 @@ rules:
 """
 
 
+class Lists:
+    """List entries ``{(kind, value): list type}`` as the context plan reads them."""
+
+    def __init__(self, entries: dict[tuple[str, str], str]) -> None:
+        self.entries = entries
+        self.kinds_present = frozenset(k for k, _ in entries)
+
+    def lookup_fields(self, fields, record, now=None):
+        return {k: self.entries.get((k, record[f]), "") for k, f in fields}
+
+
 def full_context(r, acct, available, lists):
     """The whole context, every name a rule may use (what the engine built before plans)."""
     now = r.ts
@@ -123,11 +134,8 @@ def test_a_planned_context_gives_the_outcomes_of_the_whole_context(text):
             temp_expires_at=T0 + timedelta(days=3))
         available = acct.available_fen(r.ts) if acct is not None else None
 
-        def lookup(fields, record, now, lists=lists):
-            return {k: lists.get((k, record[f]), "") for k, f in fields}
-
         whole = full_context(r, acct, available, lists)
-        planned = plan.build(r, acct, available, lookup)
+        planned = plan.build(r, acct, available, Lists(lists))
         assert set(planned) <= set(whole)
         for score, cash in ((0.01, None), (0.5, 0.95), (0.1, 0.5)):
             whole.update(fraud_score=score, cashout_score=cash)

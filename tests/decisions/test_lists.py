@@ -128,6 +128,7 @@ def test_lookup_fields_answers_as_lookup_through_every_edit(engine):
     assert check()["merchant"] == "watch"
     assert s.remove("merchant", "m1") and check()["merchant"] == ""
     assert s.remove("merchant", "m2") and check()["merchant"] == ""
+    assert s.kinds_present == frozenset()
     s.add(ListEntry(kind="merchant", value="m1", list_type="block"))
     assert check()["merchant"] == "block"
     s.add(ListEntry(kind="card", value="c1", list_type="trust", expires_at=now))
@@ -136,6 +137,7 @@ def test_lookup_fields_answers_as_lookup_through_every_edit(engine):
     assert check()["category"] == ""  # not seen before a refresh
     s.refresh()
     assert check() == {"card": "", "merchant": "block", "category": "block"}
+    assert s.kinds_present == {"card", "merchant", "category"}
     assert other.remove("category", "7995")
     s.refresh()
-    assert check()["category"] == ""
+    assert check()["category"] == "" and s.kinds_present == {"card", "merchant"}

@@ -326,7 +326,7 @@ class AuthorizationEngine:
         rs = self._rules.current  # one rule set for the whole decision (a reload may swap it)
         if self._plan[0] is not rs:
             self._plan = (rs, ContextPlan.for_reads(rs.reads))
-        ctx = self._plan[1].build(req, acct, available, self._lists.lookup_fields)
+        ctx = self._plan[1].build(req, acct, available, self._lists)
         if cause == "account" and "account" in ctx:
             # state unavailable: stand-in treats the card as active, unknown OTB
             ctx["account"].update(known=True, status="active")
@@ -641,12 +641,15 @@ def _decision(**values: Any) -> Decision:
     """
     if values.keys() != _DECISION_FIELDS:
         raise ValueError(f"decision fields differ: {sorted(values.keys() ^ _DECISION_FIELDS)}")
-    m = Decision.__new__(Decision)
-    object.__setattr__(m, "__dict__", values)
-    object.__setattr__(m, "__pydantic_fields_set__", _DECISION_FIELDS)
-    object.__setattr__(m, "__pydantic_extra__", None)
-    object.__setattr__(m, "__pydantic_private__", None)
+    m = _new(Decision)
+    _set(m, "__dict__", values)
+    _set(m, "__pydantic_fields_set__", _DECISION_FIELDS)
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
     return m
+
+
+_new, _set = Decision.__new__, object.__setattr__  # bound once (hot path)
 
 
 def _standin_text(cause: str | None, model_error: str | None) -> str:

@@ -16,22 +16,30 @@ the whole context. ``amount_fen``, ``channel``, ``fraud_score``, ``cashout_score
 ...     terminal_id="t1", ts="2026-03-01T02:00:00", amount_fen=5_000, mcc="5411",
 ...     channel="online_cnp", city="Shanghai")
 >>> acct = CardAccount(card_token="c1", customer_id="u1", limit_fen=10_000, balance_fen=2_000)
+>>> from cardmind.decisions.lists import ListStore
+>>> from cardmind.decisions.types import ListEntry
+>>> from cardmind.storage.base import create_all
+>>> from cardmind.storage.decision_log import log_engine
+>>> db = log_engine("sqlite://"); create_all(db); lists = ListStore(db)
 >>> plan = ContextPlan.for_reads(frozenset({"hour", "lists.card", "account.available_fen"}))
->>> ctx = plan.build(req, acct, 8_000, lambda fields, record, now: {k: "" for k, _ in fields})
+>>> ctx = plan.build(req, acct, 8_000, lists)
 >>> sorted(ctx), ctx["hour"], ctx["lists"], ctx["account"]
 (['account', 'amount_fen', 'cashout_score', 'channel', 'features', 'fraud_score', 'hour', \
 'lists'], 2, {'card': ''}, {'available_fen': 8000})
->>> full = ContextPlan.for_reads(None).build(req, None, None, lambda f, r, n: {})
->>> full["account"]["known"], full["weekday"], full["amount_yuan"]
-(False, 6, 50.0)
+>>> _ = lists.add(ListEntry(kind="card", value="c1", list_type="trust"))
+>>> plan.build(req, acct, 8_000, lists)["lists"]
+{'card': 'trust'}
+>>> full = ContextPlan.for_reads(None).build(req, None, None, lists)
+>>> full["account"]["known"], full["weekday"], full["amount_yuan"], full["lists"]["merchant"]
+(False, 6, 50.0, '')
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cardmind.decisions.accounts import CardAccount
 from cardmind.decisions.types import AuthorizationRequest
@@ -62,8 +70,15 @@ UNKNOWN_ACCOUNT: dict[str, Any] = {
     "known": False, "status": "unknown", "product_tier": "", "limit_fen": 0, "available_fen": 0,
     "shortfall_fen": 0, "temp_credit_fen": 0, "tenure_days": 0, "days_past_due": 0,
 }
-#: Looks up list kinds by request field: ``ListStore.lookup_fields``.
-ListLookup = Callable[[tuple[tuple[str, str], ...], Mapping[str, Any], datetime], dict[str, str]]
+
+
+class Lists(Protocol):
+    """What the context needs of the lists (:class:`~cardmind.decisions.lists.ListStore`)."""
+
+    kinds_present: frozenset[str]
+
+    def lookup_fields(self, fields: tuple[tuple[str, str], ...], record: Mapping[str, Any],
+                      now: datetime | None = None) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,14 @@ class ContextPlan:
     weekday: bool
     lists: tuple[tuple[str, str], ...] | None
     account: tuple[tuple[str, Callable[..., Any]], ...] | None
+    extra: tuple[str, ...] = field(init=False)  # request fields beyond amount_fen and channel
+    list_kinds: frozenset[str] = field(init=False)
+    no_lists: dict[str, str] = field(init=False)  # the answer when no kind read has entries
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra", tuple(n for n in self.request if n not in _ALWAYS))
+        object.__setattr__(self, "list_kinds", frozenset(k for k, _ in self.lists or ()))
+        object.__setattr__(self, "no_lists", {k: "" for k, _ in self.lists or ()})
 
     @classmethod
     def for_reads(cls, reads: frozenset[str] | None) -> ContextPlan:
@@ -92,27 +115,34 @@ class ContextPlan:
         )
 
     def build(self, req: AuthorizationRequest, acct: CardAccount | None,
-              available: int | None, lists: ListLookup) -> dict[str, Any]:
+              available: int | None, lists: Lists) -> dict[str, Any]:
         """The context of purchase ``req`` (card account ``acct``, open-to-buy ``available``);
         ``fraud_score``, ``cashout_score`` and ``features`` are left empty for the engine."""
         fields = req.__dict__
-        now = req.ts
-        ctx = {name: fields[name] for name in self.request}
+        now = fields["ts"]
+        ctx = {"amount_fen": fields["amount_fen"], "channel": fields["channel"],
+               "fraud_score": None, "cashout_score": None, "features": {}}
+        for name in self.extra:
+            ctx[name] = fields[name]
         if self.amount_yuan:
             ctx["amount_yuan"] = req.amount_fen / 100
         if self.hour:
             ctx["hour"] = now.hour
         if self.weekday:
             ctx["weekday"] = now.weekday()
-        ctx["fraud_score"] = None
-        ctx["cashout_score"] = None
         if self.lists is not None:
-            ctx["lists"] = lists(self.lists, fields, now)
-        if self.account is not None:
-            if acct is None:
-                ctx["account"] = {k: UNKNOWN_ACCOUNT[k] for k, _ in self.account}
+            if lists.kinds_present.isdisjoint(self.list_kinds):  # on no list: no lookup
+                ctx["lists"] = self.no_lists.copy()
             else:
-                amount = req.amount_fen
-                ctx["account"] = {k: get(acct, amount, available, now) for k, get in self.account}
-        ctx["features"] = {}
+                ctx["lists"] = lists.lookup_fields(self.lists, fields, now)
+        if self.account is not None:
+            account: dict[str, Any] = {}
+            if acct is None:
+                for name, _ in self.account:
+                    account[name] = UNKNOWN_ACCOUNT[name]
+            else:
+                amount = fields["amount_fen"]
+                for name, get in self.account:
+                    account[name] = get(acct, amount, available, now)
+            ctx["account"] = account
         return ctx

@@ -40,6 +40,9 @@ class ListStore:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], ListEntry] = {}
         self._counts: dict[str, int] = {}  # entries per kind: kinds without any skip the lookup
+        #: Kinds with at least one entry (expired ones included); a request whose kinds are
+        #: all absent is on no list.
+        self.kinds_present: frozenset[str] = frozenset()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refresh_errors = 0
@@ -84,6 +87,7 @@ class ListStore:
         with self._lock:
             self._cache = cache
             self._counts = counts
+            self.kinds_present = frozenset(counts)
 
     def lookup(self, kind: str, value: str | None, now: datetime | None = None) -> str:
         """``'block'``, ``'trust'``, ``'watch'`` or ``''`` for ``value`` of ``kind`` (expired: '')."""
@@ -111,8 +115,10 @@ class ListStore:
         {'card': 'trust', 'merchant': ''}
         """
         counts, lookup = self._counts, self.lookup
-        return {kind: lookup(kind, record[name], now) if counts.get(kind) else ""
-                for kind, name in fields}
+        out = {}
+        for kind, name in fields:
+            out[kind] = lookup(kind, record[name], now) if counts.get(kind) else ""
+        return out
 
     def add(self, entry: ListEntry) -> ListEntry:
         """Put ``entry`` on its list (replacing the same value's entry on the same list)."""
@@ -174,6 +180,7 @@ class ListStore:
                 if (e.kind, e.value) not in self._cache:
                     self._counts[e.kind] = self._counts.get(e.kind, 0) + 1
                 self._cache[(e.kind, e.value)] = e
+            self.kinds_present = frozenset(k for k, n in self._counts.items() if n)
         return stamped
 
     def remove(self, kind: str, value: str, list_type: str | None = None) -> bool:
@@ -187,6 +194,7 @@ class ListStore:
             )
             if self._cache.pop((kind, value), None) is not None:
                 self._counts[kind] -= 1
+                self.kinds_present = frozenset(k for k, n in self._counts.items() if n)
         return True
 
     def entries(self, kind: str | None = None, list_type: str | None = None) -> list[ListEntry]:
