@@ -188,6 +188,7 @@ def _compact(buf, lo, hi):  # pragma: no cover - compiled
 
 # rows of WindowLog.buf
 ROW_TS, ROW_VAL, ROW_MASK, ROW_FLAG, ROW_CODES = range(5)
+_NO_SPECS = np.zeros((0, 2), np.int64)  # shared by every log without distinct counts
 
 
 class WindowLog:
@@ -210,10 +211,16 @@ class WindowLog:
                  specs: np.ndarray | None = None) -> None:
         self.integer = bool(integer)
         self._use(np.zeros((ROW_CODES + n_codes, capacity), np.int64))
-        self.specs = (np.zeros((0, 2), np.int64) if specs is None
-                      else np.asarray(specs, np.int64).reshape(-1, 2))
-        if len(self.specs) and (self.specs[:, 0].max() >= n_codes or len(self.specs) > 63):
-            raise ValueError(f"distinct specs {self.specs.tolist()} do not fit {n_codes} code "
+        # kept as given when already an int64 (n, 2) array: every log of a group then shares
+        # its group's specs (never written), one object the write's compiled call finds in cache
+        if specs is None:
+            specs = _NO_SPECS
+        elif not (isinstance(specs, np.ndarray) and specs.dtype == np.int64 and specs.ndim == 2
+                  and specs.shape[1] == 2 and specs.flags.c_contiguous):
+            specs = np.asarray(specs, np.int64).reshape(-1, 2)
+        self.specs = specs
+        if len(specs) and (len(specs) > 63 or max(specs[:, 0].tolist()) >= n_codes):
+            raise ValueError(f"distinct specs {specs.tolist()} do not fit {n_codes} code "
                              f"columns (at most 63 specs)")
         self.lo = 0
         self.hi = 0

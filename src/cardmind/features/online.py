@@ -42,6 +42,7 @@ from cardmind.features.definitions import ENTITIES, Catalog, FeatureService
 from cardmind.features.plan import (
     Group,
     LaneMasker,
+    MaskSet,
     Plan,
     code,
     entity_key,
@@ -58,7 +59,7 @@ from cardmind.features.readkernel import (
     repayment_features,
 )
 from cardmind.features.row import FeatureRow, RowLayout
-from cardmind.features.stores import StateStore, open_store
+from cardmind.features.stores import MemoryStore, StateStore, open_store
 
 _NO_CODES = np.zeros(0, np.int64)
 _EMPTY_BUF = np.zeros((4, 0), np.int64)  # the storage of a log with no events
@@ -212,9 +213,23 @@ class OnlineEngine:
         self._source_key_columns = {
             src: [(e, ENTITIES[e].keys) for e in dict.fromkeys(r.entity for r in rs)]
             for src, rs in self._by_source.items()}
+        self._required = {src: [e for e, _ in cols if not ENTITIES[e].optional]
+                          for src, cols in self._source_key_columns.items()}
         maskers: dict[tuple[str, tuple[str | None, ...]], LaneMasker] = {}
         for r in self._groups:  # one masker per distinct lane list: a mask computed once per event
             r.masker = maskers.setdefault((r.group.source, tuple(r.group.lanes)), r.masker)
+        # the write recipe of each source: its lane masks computed together, then one step per
+        # group with everything the loop needs unpacked (see _write)
+        self._mask_sets: dict[str, MaskSet] = {}
+        self._steps: dict[str, list[tuple[Any, ...]]] = {}
+        for src, rs in self._by_source.items():
+            slots = list(dict.fromkeys(r.masker for r in rs))
+            self._mask_sets[src] = MaskSet(slots)
+            self._steps[src] = [
+                (r.entity, r.value_kind, r.column if r.value_kind == 1 else r.ratio[0],
+                 r.ratio[1], slots.index(r.masker), tuple(r.distinct_columns),
+                 np.zeros(r.n_codes, np.int64), r.prefix, r.retention_us, r)
+                for r in rs]
         self._label_entities = self.plan.label_entities()
         self._entities = sorted({r.entity for r in self._groups}
                                 | {d.entity for d in self.plan.labels}
@@ -433,68 +448,74 @@ class OnlineEngine:
         runtimes = self._by_source.get(table)
         if runtimes:
             if None in keys.values():  # validate every key before touching any state
-                for e, _ in self._source_key_columns[table]:
+                for e in self._required[table]:
                     if keys[e] is None:
                         _require(e, attrs, f"{table} event")
-            self._write(runtimes, table, t, attrs, keys)
+            self._write(table, t, attrs, keys)
         if index_auth:
             put = self.store.put
             auth_id = event["auth_id"]
-            put(f"auth:{auth_id}", {**{e: keys[e] if e in keys else entity_key(e, attrs)
-                                       for e in self._label_entities}, "ts": t})
+            info: dict[str, Any] = {e: keys[e] if e in keys else entity_key(e, attrs)
+                                    for e in self._label_entities}
+            info["ts"] = t
+            put(f"auth:{auth_id}", info)
             # the label index only needs purchases a label could still count for
             self._auth_index.append((t, auth_id))
             horizon = t - self._label_retention
             while self._auth_index and self._auth_index[0][0] < horizon:
                 self.store.delete(f"auth:{self._auth_index.popleft()[1]}")
 
-    def _write(self, runtimes: list[_GroupRuntime], table: str, t: int, attrs: dict[str, Any],
+    def _write(self, table: str, t: int, attrs: dict[str, Any],
                keys: dict[str, str | None]) -> None:
         """The event enters the state of every group of its table it belongs to."""
-        codes: dict[str, int] = {}
-        masks: dict[LaneMasker, int] = {}
-        get, put = self.store.get, self.store.put
+        masks = self._mask_sets[table](attrs)
+        codes: dict[str, int] | None = None
+        store = self.store
+        put = store.put
+        # a MemoryStore's dictionary holds the live logs themselves: read it directly, and
+        # putting back a log it returned would change nothing (any other store, e.g. Redis,
+        # is told of every change)
+        in_place = type(store) is MemoryStore
+        get = store.live().get if in_place else store.get
         late = self.allowed_lateness_us
-        for r in runtimes:
-            key = keys[r.entity]
+        for entity, kind, column, den, slot, cols, cv, prefix, retention, r in self._steps[table]:
+            key = keys[entity]
             if key is None:
                 continue
-            kind = r.value_kind
-            if kind == 0:
-                value: int | float = 0
-            elif kind == 1:
-                v = attrs.get(r.column)
+            if kind == 1:
+                v = attrs.get(column)
                 if v is None:
                     continue
-                value = int(v)
+                value: int | float = int(v)
+            elif kind == 0:
+                value = 0
             else:
-                num, den = attrs.get(r.ratio[0]), attrs.get(r.ratio[1])
-                if num is None or den is None or den <= 0:
+                num, d = attrs.get(column), attrs.get(den)
+                if num is None or d is None or d <= 0:
                     continue
-                value = int(num) / int(den)
-            mask = masks.get(r.masker)  # groups with the same lanes share one masker
-            if mask is None:
-                mask = masks[r.masker] = r.masker(attrs)
+                value = int(num) / int(d)
+            mask = masks[slot]
             if mask == 0:
                 continue
-            skey = r.prefix + key
+            skey = prefix + key
             log = get(skey)
-            if log is None:
+            fresh = log is None
+            if fresh:
                 log = r.new_log()
-            cv = _NO_CODES
-            if r.n_codes:
-                hs = []
-                for c in r.distinct_columns:
+            if cols:
+                if codes is None:
+                    codes = {}
+                for i, c in enumerate(cols):
                     h = codes.get(c)
                     if h is None:
                         h = codes[c] = code(attrs.get(c))
-                    hs.append(h)
-                cv = np.asarray(hs, np.int64)
-            if not log.admit(t, value, mask, cv, r.retention_us, late):
+                    cv[i] = h
+            if not log.admit(t, value, mask, cv, retention, late):
                 self._reject(f"{table} event at {t} is older than the allowed lateness behind "
-                             f"the newest event {log.newest} of {r.entity} {key!r}: not applied")
+                             f"the newest event {log.newest} of {entity} {key!r}: not applied")
                 continue
-            put(skey, log)
+            if fresh or not in_place:
+                put(skey, log)
 
     def _update_label(self, event: dict[str, Any]) -> None:
         auth_id = event.get("auth_id")

@@ -73,6 +73,15 @@ class MemoryStore(StateStore):
     def keys(self, prefix: str = "") -> Iterator[str]:
         return (k for k in list(self._data) if k.startswith(prefix))
 
+    def live(self) -> dict[str, Any]:
+        """The dictionary itself: its values are the live states (the online engine's write
+        reads it without a method call per key, and changes a state it holds in place).
+
+        >>> s = MemoryStore(); s.put("k", [1]); s.live()["k"].append(2); s.get("k")
+        [1, 2]
+        """
+        return self._data
+
     def __len__(self) -> int:
         return len(self._data)
 
