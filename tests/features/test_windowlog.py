@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cardmind.features.aggregates import WindowLog
-from cardmind.features.flags import flag_rebuild
+from cardmind.features.flags import flag_insert, flag_rebuild
 
 SPECS = np.asarray([[0, 0], [1, 1]], np.int64)
 
@@ -81,3 +81,48 @@ def test_compaction_moves_the_live_part_in_place_and_doubling_copies_it():
     log.update(42, 2.0, 1, (0,))
     assert log.buf.shape[1] == 16 and log.arrays()[0].tolist() == [41, 42]
     assert log.arrays()[1].tolist() == [1.0, 2.0]
+
+
+def _flag_insert_plain(codes, mask, dflag, lo, pos, hi, specs) -> None:
+    """The flag rule spec by spec: the new event takes the flag of its code's nearest older
+    occurrence unless a newer one exists (what the compiled pass over the flags must equal)."""
+    dflag[pos] = 0
+    for s, (col, bit) in enumerate(specs.tolist()):
+        c = codes[col, pos]
+        if c == 0 or not (mask[pos] >> bit) & 1:
+            continue
+        if any(codes[col, j] == c and (mask[j] >> bit) & 1 for j in range(pos + 1, hi)):
+            continue
+        dflag[pos] |= 1 << s
+        for j in range(pos - 1, lo - 1, -1):
+            if codes[col, j] == c and (mask[j] >> bit) & 1:
+                dflag[j] &= ~(1 << s)
+                break
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_flag_insert_equals_the_per_spec_scan_in_order_and_late(seed):
+    """Many specs on few code values and lanes (repeats, nulls, codes outside a spec's lane),
+    events inserted at the end and in the middle, with an advancing ``lo``."""
+    rng = np.random.default_rng(seed)
+    specs = np.asarray([[0, 0], [0, 1], [1, 0], [2, 2], [1, 1]], np.int64)
+    n = 400
+    codes = rng.integers(0, 4, (3, n)).astype(np.int64)
+    mask = rng.integers(0, 8, n).astype(np.int64)
+    got, want = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    lo = 0
+    for hi in range(1, n + 1):
+        pos = hi - 1 if rng.random() < 0.7 else int(rng.integers(lo, hi))
+        if pos < hi - 1:  # a late event: the newer ones move right, as insert does
+            for arr in (codes, mask[None, :], got[None, :], want[None, :]):
+                arr[:, pos + 1 : hi] = arr[:, pos : hi - 1].copy()
+            codes[:, pos] = rng.integers(0, 4, 3)
+            mask[pos] = rng.integers(0, 8)
+        flag_insert(codes, mask, got, lo, pos, hi, specs)
+        _flag_insert_plain(codes, mask, want, lo, pos, hi, specs)
+        np.testing.assert_array_equal(got[lo:hi], want[lo:hi])
+        if rng.random() < 0.05:
+            lo = int(rng.integers(lo, hi))
+    again = np.zeros(n, np.int64)
+    flag_rebuild(codes, mask, again, lo, n, specs)
+    np.testing.assert_array_equal(got[lo:], again[lo:])

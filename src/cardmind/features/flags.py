@@ -30,9 +30,13 @@ def flag_insert(codes, mask, dflag, lo, pos, hi, specs):  # pragma: no cover - c
     """Keep the latest-occurrence flags true after event ``pos`` entered ``[lo, hi)``.
 
     The new event is flagged for a spec when no newer event of that spec has its code; it then
-    takes the flag from the previous newest occurrence (the nearest older one).
+    takes the flag from the previous newest occurrence (the nearest older one). That occurrence
+    is the one older event flagged for the spec with this code, so one backward pass over the
+    flags finds it for every spec at once, reading a code only where its spec's flag is set
+    (the flag row is what a read scans; the code rows stay cold).
     """
     dflag[pos] = 0
+    pending = np.int64(0)  # specs whose older flagged occurrence of the new code is to be found
     for s in range(specs.shape[0]):
         col = specs[s, 0]
         bit = specs[s, 1]
@@ -47,10 +51,16 @@ def flag_insert(codes, mask, dflag, lo, pos, hi, specs):  # pragma: no cover - c
         if newer:
             continue
         dflag[pos] |= np.int64(1) << s
-        for j in range(pos - 1, lo - 1, -1):
-            if codes[col, j] == code and (mask[j] >> bit) & 1:
-                dflag[j] &= ~(np.int64(1) << s)
-                break
+        pending |= np.int64(1) << s
+    j = pos - 1
+    while pending != 0 and j >= lo:
+        f = dflag[j] & pending
+        if f != 0:
+            for s in range(specs.shape[0]):
+                if (f >> s) & 1 and codes[specs[s, 0], j] == codes[specs[s, 0], pos]:
+                    dflag[j] &= ~(np.int64(1) << s)
+                    pending &= ~(np.int64(1) << s)
+        j -= 1
 
 
 @numba.njit(cache=True)
