@@ -135,12 +135,14 @@ class _ReadPlan:
             m = {v: i for v, i in by_value.items() if kept(i)}
             if m:
                 self.req_onehot[col] = (np.asarray(list(m.values()), np.int64), m)
-        self.label_specs = []  # (entity, state key prefix, label_counts rows)
+        # (entity, state key prefix, label_counts rows)
+        self.label_specs: list[tuple[str, str, np.ndarray]] = []
         for entity, prefix, specs in engine._label_specs:
             rows = specs[[kept(int(o)) for o in specs[:, 0]]]
             if len(rows):
                 self.label_specs.append((entity, prefix, rows))
-        self.rep_specs = []  # (entity, lookback, repayments prefix, auth prefix, bit, specs)
+        # (entity, lookback, repayments prefix, auth prefix, approved bit, repayment_features rows)
+        self.rep_specs: list[tuple[Any, ...]] = []
         for *head, specs in engine._rep_specs:
             rows = specs[[kept(int(o)) for o in specs[:, 0]]]
             if len(rows):
