@@ -306,6 +306,39 @@ def test_decisions_before_the_datasets_end_are_not_replayed(tiny_dataset, stream
     b.close()
 
 
+def test_restore_reads_only_the_rows_after_the_datasets_end(tiny_dataset, stream, tmp_path):
+    """The ``request_ts`` column (indexed) selects the rows: those before the dataset's end are
+    counted, never read; a row without it (a request time the migration could not read) is
+    read and placed by its JSON, as before the column existed."""
+    url = f"sqlite:///{tmp_path / 'cm.db'}"
+    a = build(tiny_dataset, url, stream.until)
+    decided = [a.decide(r) for r in stream.first[:30]]
+    a.close()
+    reqs = {r.auth_id: r for r in stream.first[:30]}
+    ids = [d.auth_id for d in decided]
+    cut = sorted(reqs[i].ts for i in ids)[10]  # a later dataset's end: 10 decisions before it
+    before = [i for i in ids if reqs[i].ts < cut]
+    assert len(before) == 10 and not set(ids[-3:]) & set(before)
+    t = DecisionLogRow.__table__
+    db = create_engine(url)
+    with db.begin() as conn:
+        got = dict(conn.execute(select(t.c.auth_id, t.c.request_ts)).all())
+        assert got == {i: reqs[i].ts.replace(tzinfo=None) for i in ids}  # SQLite: wall clock
+        # unreadable requests before the cut: reading them would count them as skipped
+        conn.execute(update(t).where(t.c.auth_id.in_(before)).values(request_json="not json"))
+        # after the cut but without request_ts: still read, placed by the JSON
+        conn.execute(update(t).where(t.c.auth_id.in_(ids[-3:])).values(request_ts=None))
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT auth_id FROM decision_log "
+            "WHERE request_ts >= ? OR request_ts IS NULL", ("2026-01-01",)))
+    db.dispose()
+    assert "ix_decision_log_request_ts" in plan
+    b = build(tiny_dataset, url, cut)
+    r = b.restored
+    assert (r.decisions, r.older, r.skipped) == (len(ids) - len(before), len(before), 0)
+    b.close()
+
+
 def test_replayed_decisions_stay_idempotent_beyond_the_idempotency_window(tiny_dataset, stream,
                                                                            tmp_path):
     url = f"sqlite:///{tmp_path / 'cm.db'}"

@@ -35,3 +35,52 @@ def stored(engine) -> dict:
     with engine.connect() as conn:
         return {t: conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY 1").all()
                 for t in ("decision_log", "temp_credit_grants")}
+
+
+#: Requests as logged before ``request_ts`` existed, and the request time each must get.
+OLD_REQUESTS = {
+    "o1": ('{"auth_id":"o1","ts":"2026-04-11T11:42:52+08:00","amount_fen":5}',
+           datetime(2026, 4, 11, 11, 42, 52, tzinfo=TZ)),
+    "o2": ('{"auth_id":"o2","ts":"2026-04-11T03:42:53.250000Z"}',  # UTC: stored as Shanghai
+           datetime(2026, 4, 11, 11, 42, 53, 250000, tzinfo=TZ)),
+    "o3": ('{"auth_id":"o3","ts":"2026-04-12T00:00:00"}',  # naive: Asia/Shanghai
+           datetime(2026, 4, 12, tzinfo=TZ)),
+    "o4": ("{}", None),  # no time: NULL, restore still reads the row (and skips it)
+    "o5": ("not json", None),
+}
+
+
+def check_upgrade_fills_request_ts(url: str) -> None:
+    """Migrate ``url`` to 0001, log rows the old way, upgrade to head: every old row gets its
+    request time, the unused indexes are gone; then downgrade to 0001 restores the old shape."""
+    from sqlalchemy import create_engine, inspect, select
+
+    from cardmind.storage import migrations
+    from cardmind.storage.decision_log import DecisionLogRow
+
+    migrations.upgrade(url, "0001_authorization")
+    engine = create_engine(url)
+    old = {c.name for c in DecisionLogRow.__table__.columns} - {"request_ts"}
+    with engine.begin() as conn:
+        conn.execute(DecisionLogRow.__table__.insert(), [
+            {k: v for k, v in {**row(a), "request_json": js}.items() if k in old}
+            for a, (js, _) in OLD_REQUESTS.items()])
+    migrations.upgrade(url)
+    assert migrations.current(url) == "0002_decision_log_request_ts"
+    t = DecisionLogRow.__table__
+    with engine.connect() as conn:
+        got = dict(conn.execute(select(t.c.auth_id, t.c.request_ts)).all())
+    aware = {a: (ts if ts is None or ts.tzinfo else ts.replace(tzinfo=TZ)) for a, ts in got.items()}
+    assert aware == {a: want for a, (_, want) in OLD_REQUESTS.items()}
+    names = {tuple(i["column_names"]) for i in inspect(engine).get_indexes("decision_log")}
+    assert names == {("decided_at",), ("request_ts",)}
+    migrations.upgrade(url)  # nothing left to do
+    migrations.downgrade(url, "0001_authorization")
+    insp = inspect(engine)
+    assert "request_ts" not in {c["name"] for c in insp.get_columns("decision_log")}
+    assert {tuple(i["column_names"]) for i in insp.get_indexes("decision_log")} == {
+        ("decided_at",), ("card_token",), ("action",)}
+    with engine.connect() as conn:  # the rows survive the downgrade
+        assert conn.execute(select(t.c.auth_id).order_by(t.c.auth_id)).scalars().all() == sorted(
+            OLD_REQUESTS)
+    engine.dispose()

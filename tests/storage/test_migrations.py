@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, inspect
+import importlib.util
+from pathlib import Path
+
+from sqlalchemy import create_engine, inspect, select
 
 from cardmind.storage import migrations
-from cardmind.storage.base import Base
+from cardmind.storage.base import Base, create_all
+from cardmind.storage.decision_log import DecisionLogRow, DecisionLogWriter, log_engine
+
+_spec = importlib.util.spec_from_file_location("log_rows", Path(__file__).with_name("log_rows.py"))
+log_rows = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(log_rows)
 
 TABLES = ("decision_log", "temp_credit_grants", "decision_labels", "list_entries")
 
@@ -21,7 +29,7 @@ def test_upgrade_matches_the_models_and_downgrade_removes(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'mig.db'}"
     migrations.upgrade(url)
-    assert migrations.current(url) == "0001_authorization"
+    assert migrations.current(url) == "0002_decision_log_request_ts"
     ref = create_engine(f"sqlite:///{tmp_path / 'ref.db'}")
     Base.metadata.create_all(ref, tables=[Base.metadata.tables[t] for t in TABLES])
     got, want = inspect(create_engine(url)), inspect(ref)
@@ -29,3 +37,35 @@ def test_upgrade_matches_the_models_and_downgrade_removes(tmp_path):
         assert _shape(got, table) == _shape(want, table), table
     migrations.downgrade(url)
     assert not set(TABLES) & set(inspect(create_engine(url)).get_table_names())
+
+
+def test_upgrade_fills_request_ts_of_an_existing_log_and_downgrades(tmp_path):
+    log_rows.check_upgrade_fills_request_ts(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+def test_create_all_upgrades_a_log_created_before_request_ts(tmp_path):
+    """A log an earlier version made is brought up to date by ``create_all`` (what every engine
+    runs at start): the writer can log ``request_ts``; migrating it afterwards changes nothing."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrations.upgrade(url, "0001_authorization")
+    engine = log_engine(url)
+    with engine.begin() as conn:
+        conn.execute(DecisionLogRow.__table__.insert(), [{
+            **log_rows.row("o1"),
+            "request_json": log_rows.OLD_REQUESTS["o1"][0]}])
+    create_all(engine)
+    w = DecisionLogWriter(engine, flush_ms=5)
+    w.put("decision_log", {**log_rows.row("n1"), "request_ts": log_rows.OLD_REQUESTS["o3"][1]})
+    w.close()
+    assert w.committed == 1 and w.failures == 0 and w.bad_rows == 0
+    t = DecisionLogRow.__table__
+    with engine.connect() as conn:
+        got = dict(conn.execute(select(t.c.auth_id, t.c.request_ts)).all())
+    assert got == {"o1": log_rows.OLD_REQUESTS["o1"][1].replace(tzinfo=None),
+                   "n1": log_rows.OLD_REQUESTS["o3"][1].replace(tzinfo=None)}
+    ref = create_engine(f"sqlite:///{tmp_path / 'ref.db'}")
+    Base.metadata.create_all(ref, tables=[t])
+    assert _shape(inspect(engine), "decision_log") == _shape(inspect(ref), "decision_log")
+    migrations.upgrade(url)
+    assert migrations.current(url) == "0002_decision_log_request_ts"
+    assert _shape(inspect(engine), "decision_log") == _shape(inspect(ref), "decision_log")

@@ -53,8 +53,16 @@ def test_migrations_on_postgres(pg_url):
     from cardmind.storage import migrations
 
     migrations.upgrade(pg_url)
-    assert migrations.current(pg_url) == "0001_authorization"
+    assert migrations.current(pg_url) == "0002_decision_log_request_ts"
     migrations.downgrade(pg_url)
+
+
+def test_upgrade_fills_request_ts_of_an_existing_log_on_postgres(pg_url):
+    spec = importlib.util.spec_from_file_location("log_rows",
+                                                  Path(__file__).with_name("log_rows.py"))
+    rows = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rows)
+    rows.check_upgrade_fills_request_ts(pg_url)
 
 
 def test_log_writer_on_postgres_stores_what_core_stores_and_skips_bad_rows(pg_url):

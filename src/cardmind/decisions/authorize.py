@@ -712,7 +712,7 @@ def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]])
         "rules_version": d.rules_version, "standin": d.standin, "standin_reason": d.standin_reason,
         "latency_us": d.latency_us,
         # what model_dump_json() returns, without its wrapper
-        "request_json": _REQUEST_JSON(req).decode(),
+        "request_json": _REQUEST_JSON(req).decode(), "request_ts": req.ts,
         "features_json": _features_json(used),
         "decision_json": _DECISION_JSON(d).decode(),
     }

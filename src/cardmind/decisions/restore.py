@@ -85,7 +85,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from cardmind.decisions.smart_credit import CreditOffer
 from cardmind.decisions.types import AuthorizationRequest
@@ -172,14 +172,17 @@ def restore(engine: AuthorizationEngine, since: datetime | None, *,
     labels = _label_rows(db)
     replayed: set[str] = set()
     pending: list[tuple[datetime, int, dict[str, Any]]] = []  # labels of replayed decisions
+    t = DecisionLogRow
+    stmt = (select(t.auth_id, t.decided_at, t.card_token, t.merchant_id, t.message_type,
+                   t.amount_fen, t.action, t.response_code, t.temp_credit_fen, t.request_json,
+                   t.decision_json)
+            .order_by(t.decided_at, t.auth_id))
     with db.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(
-            select(DecisionLogRow.auth_id, DecisionLogRow.decided_at, DecisionLogRow.card_token,
-                   DecisionLogRow.merchant_id, DecisionLogRow.message_type,
-                   DecisionLogRow.amount_fen, DecisionLogRow.action,
-                   DecisionLogRow.response_code, DecisionLogRow.temp_credit_fen,
-                   DecisionLogRow.request_json, DecisionLogRow.decision_json)
-            .order_by(DecisionLogRow.decided_at, DecisionLogRow.auth_id))
+        if since is not None:  # only what is after the dataset's end (index on request_ts)
+            report.older = conn.execute(select(func.count()).select_from(t)
+                                        .where(t.request_ts < since)).scalar_one()
+            stmt = stmt.where(or_(t.request_ts >= since, t.request_ts.is_(None)))
+        result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(stmt)
         for row in result:
             decided_at = _aware(row.decided_at)
             while pending and pending[0][0] <= decided_at:

@@ -46,10 +46,15 @@ def make_engine(url: str | None = None) -> Engine:
 
 
 def create_all(engine: Engine) -> None:
-    """Create every table declared on :class:`Base` (importing the table modules first)."""
+    """Create every table declared on :class:`Base` (importing the table modules first), and
+    bring a decision log that an earlier version created up to date
+    (:func:`cardmind.storage.decision_log.upgrade_decision_log`, idempotent)."""
     import cardmind.storage.tables  # noqa: F401  (registers all table modules)
+    from cardmind.storage.decision_log import upgrade_decision_log
 
     Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        upgrade_decision_log(conn)
 
 
 def session_factory(engine: Engine) -> sessionmaker:

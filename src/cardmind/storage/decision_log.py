@@ -59,11 +59,13 @@ class DecisionLogRow(Base):
 
     auth_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    card_token: Mapped[str] = mapped_column(String(64), index=True)
+    # no index on card_token nor action (ADR 0018): no query of cardmind uses them, and a
+    # card_token index dirties one random index page per logged row once the log is large
+    card_token: Mapped[str] = mapped_column(String(64))
     merchant_id: Mapped[str] = mapped_column(String(64))
     message_type: Mapped[str] = mapped_column(String(16))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    action: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(32))
     response_code: Mapped[str] = mapped_column(String(4))
     fraud_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     cashout_score: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -76,6 +78,11 @@ class DecisionLogRow(Base):
     request_json: Mapped[str] = mapped_column(Text)
     features_json: Mapped[str] = mapped_column(Text)
     decision_json: Mapped[str] = mapped_column(Text)
+    # last (added by migration 0002): the request's own time (``request_json``'s ``ts``, in
+    # Asia/Shanghai), so that restore reads only what is after the dataset's end; NULL when the
+    # request has no readable time
+    request_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True,
+                                                        index=True)
 
 
 class TempCreditGrantRow(Base):
@@ -408,3 +415,91 @@ def logged_auth_ids(engine: Engine, since: datetime | None = None) -> set[str]:
         stmt = stmt.where(DecisionLogRow.decided_at >= since)
     with engine.connect() as conn:
         return set(conn.execute(stmt).scalars())
+
+
+# --- schema upgrades of an existing log (migration 0002, and engines started on an old file) ---
+
+#: Indexes of the original ``decision_log`` (migration 0001) that no query uses (ADR 0018).
+DROPPED_INDEXES = ("ix_decision_log_action", "ix_decision_log_card_token")
+REQUEST_TS_INDEX = "ix_decision_log_request_ts"
+_FILL_CHUNK = 5_000
+
+
+def request_time(request_json: str | None) -> datetime | None:
+    """The ``ts`` of a logged request as an Asia/Shanghai datetime, None when unreadable
+    (what ``restore`` reads from the JSON; naive means Asia/Shanghai).
+
+    >>> request_time('{"ts":"2026-04-11T03:42:52Z"}').isoformat()
+    '2026-04-11T11:42:52+08:00'
+    >>> request_time('{"ts":"2026-04-11T11:42:52"}').isoformat(), request_time("{}")
+    ('2026-04-11T11:42:52+08:00', None)
+    """
+    import json
+
+    from cardmind.units import TZ
+
+    try:
+        ts = json.loads(request_json or "").get("ts")
+        at = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return at.replace(tzinfo=TZ) if at.tzinfo is None else at.astimezone(TZ)
+
+
+def upgrade_decision_log(conn: Any) -> bool:
+    """Bring an existing ``decision_log`` to the current shape, in the transaction of ``conn``:
+    add ``request_ts`` (filled from each row's ``request_json``) and its index, drop the unused
+    ``action`` and ``card_token`` indexes. Idempotent (a no-op on a current table, or without
+    the table); returns True when it changed something. Migration 0002 runs it, and so does an
+    engine started on a database that ``create_all`` made before the change (it never ran
+    migrations).
+
+    >>> from sqlalchemy import create_engine, inspect
+    >>> e = create_engine("sqlite://")
+    >>> with e.begin() as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE decision_log (auth_id VARCHAR(64) PRIMARY KEY,"
+    ...                              " action VARCHAR(32), request_json TEXT)")
+    ...     _ = conn.exec_driver_sql("CREATE INDEX ix_decision_log_action ON decision_log (action)")
+    ...     _ = conn.exec_driver_sql("INSERT INTO decision_log VALUES "
+    ...                              "('a1', 'APPROVE', '{\\"ts\\": \\"2026-04-11T11:42:52+08:00\\"}')")
+    ...     upgrade_decision_log(conn), upgrade_decision_log(conn)
+    (True, False)
+    >>> with e.connect() as conn:
+    ...     conn.exec_driver_sql("SELECT request_ts FROM decision_log").scalar()
+    '2026-04-11 11:42:52.000000'
+    >>> [i["name"] for i in inspect(e).get_indexes("decision_log")]
+    ['ix_decision_log_request_ts']
+    """
+    from sqlalchemy import bindparam, inspect, update
+
+    insp = inspect(conn)
+    if not insp.has_table("decision_log"):
+        return False
+    changed = False
+    t = DecisionLogRow.__table__
+    if "request_ts" not in {c["name"] for c in insp.get_columns("decision_log")}:
+        kind = t.c.request_ts.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE decision_log ADD COLUMN request_ts {kind}")
+        fill = (update(t).where(t.c.auth_id == bindparam("key"))
+                .values(request_ts=bindparam("at")))
+        last = ""
+        while True:
+            chunk = conn.execute(select(t.c.auth_id, t.c.request_json).where(t.c.auth_id > last)
+                                 .order_by(t.c.auth_id).limit(_FILL_CHUNK)).all()
+            if not chunk:
+                break
+            values = [{"key": k, "at": at} for k, js in chunk
+                      if (at := request_time(js)) is not None]
+            if values:
+                conn.execute(fill, values)
+            last = chunk[-1][0]
+        changed = True
+    indexes = {i["name"] for i in insp.get_indexes("decision_log")}
+    for name in DROPPED_INDEXES:
+        if name in indexes:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+            changed = True
+    if REQUEST_TS_INDEX not in indexes:
+        conn.exec_driver_sql(f"CREATE INDEX {REQUEST_TS_INDEX} ON decision_log (request_ts)")
+        changed = True
+    return changed

@@ -8,7 +8,7 @@ needs a drop:
 >>> url = f"sqlite:///{tempfile.mkdtemp()}/m.db"
 >>> upgrade(url)
 >>> current(url)
-'0001_authorization'
+'0002_decision_log_request_ts'
 
 Tables of other areas are created by ``create_all`` until their owners add migrations here.
 """
