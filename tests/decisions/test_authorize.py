@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import lightgbm as lgb
 import numpy as np
@@ -284,3 +285,13 @@ def test_logged_json_round_trips_to_the_request_and_decision(engine_factory, mak
         assert Decision.model_validate_json(row["decision_json"]) == d
         assert (row["request_json"], row["decision_json"]) == (req.model_dump_json(),
                                                               d.model_dump_json())
+        # every other column is the decision's (else the request's) field of that name; the
+        # engine's row is a tuple in the table's order, this checks that order
+        for name, value in row.items():
+            if name.endswith("_json"):
+                continue
+            want = getattr(d, name) if name in Decision.model_fields else getattr(
+                req, "ts" if name == "request_ts" else name)
+            if isinstance(want, datetime):
+                want = want.replace(tzinfo=None)  # SQLite keeps the Asia/Shanghai wall clock
+            assert value == want, name

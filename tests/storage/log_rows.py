@@ -20,7 +20,8 @@ def full_row(auth_id: str) -> dict:
     return {**row(auth_id), "decided_at": datetime(2026, 1, 1, 9, 30, 5, 123456, tzinfo=TZ),
             "fraud_score": 0.123456789012345, "cashout_score": None, "model_version": "v1",
             "standin": True, "standin_reason": "延迟 latency", "amount_fen": 10**12,
-            "features_json": '{"a":1.5,"b":null}'}
+            "features_json": '{"a":1.5,"b":null}',
+            "request_ts": datetime(2026, 1, 1, 9, 30, 4, 250000, tzinfo=TZ)}
 
 
 def grant_row(auth_id: str) -> dict:

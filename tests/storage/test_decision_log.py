@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from cardmind.storage.base import create_all
 from cardmind.storage.decision_log import (
+    COLUMNS,
     DecisionLogRow,
     DecisionLogWriter,
     TempCreditGrantRow,
@@ -128,10 +129,39 @@ def test_driver_inserts_store_what_sqlalchemy_core_stores(engine, tmp_path):
     with core.begin() as conn:
         conn.execute(DecisionLogRow.__table__.insert(),
                      [full_row("a1"), {**row("a2"), "fraud_score": None, "cashout_score": None,
-                                       "model_version": None, "standin_reason": None}])
+                                       "model_version": None, "standin_reason": None, "request_ts": None}])
         conn.execute(TempCreditGrantRow.__table__.insert(), [grant_row("a1")])
     assert stored(engine) == stored(core)
     assert len(stored(engine)["decision_log"]) == 2
+
+
+def test_tuple_rows_store_what_dict_rows_store(engine, tmp_path):
+    """A row given as a tuple in ``COLUMNS`` order (what the engine's ``prepare`` gives) is
+    stored as its dict; through the driver, and one by one when the database refuses a row of
+    the batch; a tuple of the wrong length or another type is a bad row, not a stuck log."""
+    def as_tuple(r):
+        return tuple(r.get(c) for c in COLUMNS["decision_log"])
+
+    w = DecisionLogWriter(engine, flush_ms=5)
+    w.put("decision_log", as_tuple(full_row("a1")))
+    w.put("decision_log", row("a2"))
+    w.put("temp_credit_grants", tuple(grant_row("a1")[c] for c in COLUMNS["temp_credit_grants"]))
+    w.flush()
+    w.put("decision_log", as_tuple({**row("b1"), "action": None}))  # refused: one by one
+    w.put("decision_log", as_tuple(full_row("b2")))
+    w.put("decision_log", as_tuple(row("b3"))[:-1])  # a column short
+    w.put("decision_log", list(as_tuple(row("b4"))))  # neither a dict nor a tuple
+    w.close()
+    assert w.bad_rows == 3 and w.failures == 0 and "refused by the database" in w.last_error
+    ref = log_engine(f"sqlite:///{tmp_path / 'ref.db'}")
+    create_all(ref)
+    v = DecisionLogWriter(ref, flush_ms=5)
+    for r in (full_row("a1"), row("a2"), full_row("b2")):
+        v.put("decision_log", r)
+    v.put("temp_credit_grants", grant_row("a1"))
+    v.close()
+    assert stored(engine) == stored(ref)
+    assert [r[0] for r in stored(engine)["decision_log"]] == ["a1", "a2", "b2"]
 
 
 def test_a_missing_table_is_an_outage_retried_until_it_is_back(engine):

@@ -701,21 +701,19 @@ _REQUEST_JSON = AuthorizationRequest.__pydantic_serializer__.to_json
 _DECISION_JSON = Decision.__pydantic_serializer__.to_json
 
 
-def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]]) -> dict[str, Any]:
+def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]]) -> tuple[Any, ...]:
+    """The ``decision_log`` row of a decision, as a tuple in the table's column order
+    (``cardmind.storage.decision_log.COLUMNS``; tested)."""
     req, d, used = item
-    return {
-        "auth_id": d.auth_id, "decided_at": d.decided_at, "card_token": req.card_token,
-        "merchant_id": req.merchant_id, "message_type": req.message_type,
-        "amount_fen": req.amount_fen, "action": d.action, "response_code": d.response_code,
-        "fraud_score": d.fraud_score, "cashout_score": d.cashout_score,
-        "temp_credit_fen": d.temp_credit_fen, "model_version": d.model_version,
-        "rules_version": d.rules_version, "standin": d.standin, "standin_reason": d.standin_reason,
-        "latency_us": d.latency_us,
+    return (
+        d.auth_id, d.decided_at, req.card_token, req.merchant_id, req.message_type,
+        req.amount_fen, d.action, d.response_code, d.fraud_score, d.cashout_score,
+        d.temp_credit_fen, d.model_version, d.rules_version, d.standin, d.standin_reason,
+        d.latency_us,
         # what model_dump_json() returns, without its wrapper
-        "request_json": _REQUEST_JSON(req).decode(), "request_ts": req.ts,
-        "features_json": _features_json(used),
-        "decision_json": _DECISION_JSON(d).decode(),
-    }
+        _REQUEST_JSON(req).decode(), _features_json(used), _DECISION_JSON(d).decode(),
+        req.ts,  # request_ts
+    )
 
 
 def _grant_row(item: tuple[AuthorizationRequest, Decision, CreditOffer]) -> dict[str, Any]:
