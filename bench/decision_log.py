@@ -10,9 +10,11 @@ decision:
   alternated, medians);
 - the writer's own work on the rows of one run, single-threaded: ``prepare`` (JSON of request,
   decision and features) and ``write`` (parameters and the database's ``executemany``, batches of
-  512 rows, a fresh SQLite file).
+  512 rows), into a fresh SQLite file and, with ``--prefill N``, also into one that already
+  holds ``N`` logged decisions of random cards (a log in service: an index on a random key,
+  such as the card, then dirties one index page per row).
 
-    python bench/decision_log.py [--data DIR] [--days 20] [--reps 3]
+    python bench/decision_log.py [--data DIR] [--days 20] [--reps 3] [--prefill 300000]
 
 Prints a table and writes ``bench/results/decision_log.json``.
 """
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -82,14 +85,40 @@ def _run(data: Path, start, reqs, model, tmp: Path, *, drop: bool) -> dict:
     return {**out, "rows": captured, "prepare": prepare}
 
 
-def _writer_alone(rows: list, prepare: dict, tmp: Path, reps: int) -> dict:
+def _prefill(db, n: int) -> None:
+    """``n`` small decision-log rows of random cards (the indexes of a log in service)."""
+    import random
+
+    from sqlalchemy import insert
+
+    from cardmind.storage.decision_log import DecisionLogRow
+
+    rnd, at = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone(timedelta(hours=8)))
+    base = {"decided_at": at, "merchant_id": "m", "message_type": "purchase", "amount_fen": 1,
+            "action": "APPROVE", "response_code": "00", "temp_credit_fen": 0,
+            "rules_version": "r", "standin": False, "latency_us": 1, "request_json": "{}",
+            "features_json": "{}", "decision_json": "{}", "request_ts": at}
+    columns = {c.name for c in DecisionLogRow.__table__.columns}
+    base = {k: v for k, v in base.items() if k in columns}  # the same bench on older schemas
+    with db.begin() as conn:
+        for j in range(0, n, 50_000):
+            conn.execute(insert(DecisionLogRow.__table__), [
+                {**base, "auth_id": f"P{i:09d}", "card_token": f"{rnd.getrandbits(128):032x}"}
+                for i in range(j, min(n, j + 50_000))])
+    with db.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _writer_alone(rows: list, prepare: dict, tmp: Path, reps: int, prefill: int = 0) -> dict:
     from cardmind.storage.base import create_all
     from cardmind.storage.decision_log import DecisionLogWriter, log_engine
 
     prep_us, write_us = [], []
     for k in range(reps):
-        db = log_engine(f"sqlite:///{tmp / f'alone-{k}.db'}")
+        db = log_engine(f"sqlite:///{tmp / f'alone-{prefill}-{k}.db'}")
         create_all(db)
+        if prefill:
+            _prefill(db, prefill)
         w = DecisionLogWriter(db, flush_ms=10**6, batch=10**9)
         c = time.process_time()
         prepared = [(t, prepare[t](obj)) for t, obj in rows]
@@ -115,6 +144,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=600)
     ap.add_argument("--trees", type=int, default=300)
     ap.add_argument("--n-features", type=int, default=60)
+    ap.add_argument("--prefill", type=int, default=0,
+                    help="also write the rows alone into a log already holding this many")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -133,6 +164,9 @@ def main() -> None:
                 rows, prepare = r["rows"], r["prepare"]
             runs[mode].append({k: v for k, v in r.items() if k.endswith("_us")})
     alone = _writer_alone(rows, prepare, tmp, args.reps)
+    if args.prefill:
+        alone["prefilled"] = {"rows": args.prefill,
+                              **_writer_alone(rows, prepare, tmp, args.reps, args.prefill)}
     med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
     load = os.getloadavg()[0]
     print(f"model: {model_desc}; {len(reqs) - bench_authorize.WARMUP:,} decisions per run, "
@@ -142,6 +176,10 @@ def main() -> None:
         print(f"{m:<10}{v['process_us']:>12.1f}{v['deciding_us']:>13.1f}{v['writer_us']:>11.1f}")
     print(f"writer alone on the same rows: prepare {alone['prepare_us']:.1f} µs, "
           f"write {alone['write_us']:.1f} µs per row")
+    if args.prefill:
+        pre = alone["prefilled"]
+        print(f"  into a log of {args.prefill:,} decisions: prepare {pre['prepare_us']:.1f} µs, "
+              f"write {pre['write_us']:.1f} µs per row")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"bench": "decision_log", "model": model_desc, "load_avg": load,
                                    "medians": med, "runs": runs, "writer_alone": alone},

@@ -8,7 +8,9 @@ then ``auth_id``), interleaved with the labels in the order they were received (
 and applies to the engine exactly the state changes the live engine made
 (``AuthorizationEngine._purchase`` / ``_return`` / ``add_label``; the debit of an approved
 purchase and an applied reversal through the same ``_debit`` / ``_reverse`` the live decision
-calls). ``from_dataset`` calls it.
+calls). ``from_dataset`` calls it. Only those rows are read: the log's indexed ``request_ts``
+column selects them (the older ones are counted in ``older``); a row without it (a request time
+that could not be read when the column was filled) is read and placed by its JSON.
 
 What is restored:
 
