@@ -59,7 +59,7 @@ class DecisionLogRow(Base):
 
     auth_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    # no index on card_token nor action (ADR 0019): no query of cardmind uses them, and a
+    # no index on card_token nor action (ADR 0020): no query of cardmind uses them, and a
     # card_token index dirties one random index page per logged row once the log is large
     card_token: Mapped[str] = mapped_column(String(64))
     merchant_id: Mapped[str] = mapped_column(String(64))
@@ -441,7 +441,7 @@ def logged_auth_ids(engine: Engine, since: datetime | None = None) -> set[str]:
 
 # --- schema upgrades of an existing log (migration 0002, and engines started on an old file) ---
 
-#: Indexes of the original ``decision_log`` (migration 0001) that no query uses (ADR 0019).
+#: Indexes of the original ``decision_log`` (migration 0001) that no query uses (ADR 0020).
 DROPPED_INDEXES = ("ix_decision_log_action", "ix_decision_log_card_token")
 REQUEST_TS_INDEX = "ix_decision_log_request_ts"
 _FILL_CHUNK = 5_000

@@ -1,5 +1,5 @@
 """decision_log: request_ts column (filled from request_json) and index; the unused action and
-card_token indexes dropped (ADR 0019).
+card_token indexes dropped (ADR 0020).
 
 Revision ID: 0002_decision_log_request_ts
 Revises: 0001_authorization
