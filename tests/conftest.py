@@ -24,6 +24,7 @@ def cardmind_home(tmp_path, monkeypatch):
     monkeypatch.setenv("CARDMIND_PAN_KEY", "test-key-not-secret")
     monkeypatch.delenv("CARDMIND_DB_URL", raising=False)
     monkeypatch.delenv("CARDMIND_ONLINE_STORE", raising=False)
+    monkeypatch.delenv("CARDMIND_ONLINE_NAMESPACE", raising=False)
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()

@@ -5,6 +5,7 @@
 | ``CARDMIND_HOME`` | ``~/.cardmind`` | model registry, SQLite file, reports, local secrets |
 | ``CARDMIND_DB_URL`` | ``sqlite:///$CARDMIND_HOME/cardmind.db`` | SQLAlchemy URL (``postgresql+psycopg://...``) |
 | ``CARDMIND_ONLINE_STORE`` | ``memory://`` | online feature state (``redis://host:6379/0``) |
+| ``CARDMIND_ONLINE_NAMESPACE`` | ``cardmind:online:`` | prefix of the online state's Redis keys (one per deployment sharing a server) |
 | ``CARDMIND_PAN_KEY`` | generated once into ``$CARDMIND_HOME/secrets/pan_key`` | HMAC key for card tokens |
 | ``CARDMIND_TIMEZONE`` | ``Asia/Shanghai`` | time zone of naive timestamps and of reports |
 
@@ -32,6 +33,7 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".cardmind")
     db_url: str | None = None
     online_store: str = "memory://"
+    online_namespace: str = Field(default="cardmind:online:", min_length=1, pattern=r"^\S+$")
     pan_key: str | None = Field(default=None, repr=False)
     timezone: str = "Asia/Shanghai"
 

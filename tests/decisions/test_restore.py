@@ -222,6 +222,8 @@ def test_restart_on_postgres(tiny_dataset, stream, reference, postgres_url):
 def test_restart_with_features_in_redis(tiny_dataset, stream, reference, redis_url, tmp_path,
                                         monkeypatch):
     monkeypatch.setenv("CARDMIND_ONLINE_STORE", redis_url)
+    # a namespace of its own: other runs of this test on the same Redis must not share the state
+    monkeypatch.setenv("CARDMIND_ONLINE_NAMESPACE", f"cardmind:test:{uuid.uuid4().hex}:")
     get_settings.cache_clear()
     url = f"sqlite:///{tmp_path / 'cm.db'}"
     _restart_matches_the_engine_that_never_stopped(tiny_dataset, stream, reference, url)

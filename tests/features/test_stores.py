@@ -40,6 +40,16 @@ def _log() -> WindowLog:
     return log
 
 
+def test_online_namespace_setting_is_checked(monkeypatch):
+    monkeypatch.setenv("CARDMIND_ONLINE_NAMESPACE", "two words:")
+    get_settings.cache_clear()
+    with pytest.raises(ValueError, match="online_namespace"):
+        get_settings()
+    monkeypatch.delenv("CARDMIND_ONLINE_NAMESPACE")
+    get_settings.cache_clear()
+    assert get_settings().online_namespace == "cardmind:online:"
+
+
 def test_memory_store_and_urls():
     s = open_store("memory://")
     assert isinstance(s, MemoryStore)
@@ -115,10 +125,11 @@ def test_bootstrap_replaces_the_state_and_the_setting_selects_redis(redis_url, n
     cut = tables["authorizations"].column("ts")[70].as_py()
     probe = tables["authorizations"].to_pylist()[70:90]
     monkeypatch.setenv("CARDMIND_ONLINE_STORE", redis_url)
+    monkeypatch.setenv("CARDMIND_ONLINE_NAMESPACE", namespace)  # keep the test's keys apart
     get_settings.cache_clear()
     engine = OnlineEngine(cat)
     assert isinstance(engine.store, RedisStore)
-    engine.store.namespace = namespace  # keep the test's keys apart
+    assert engine.store.namespace.startswith(namespace)  # + the catalog's tag
     engine.bootstrap(FakeDataset(tables), until=cut)
     engine.bootstrap(FakeDataset(tables), until=cut)  # again: not counted twice
     monkeypatch.delenv("CARDMIND_ONLINE_STORE")
@@ -128,6 +139,6 @@ def test_bootstrap_replaces_the_state_and_the_setting_selects_redis(redis_url, n
     memory.bootstrap(FakeDataset(tables), until=cut)
     assert_same(cat, [engine.features_for(a) for a in probe], [memory.features_for(a) for a in probe])
     engine.store.flush()
-    restarted = OnlineEngine(cat, store=RedisStore(redis_url, namespace=namespace))
+    restarted = OnlineEngine(cat, store=RedisStore(redis_url, namespace=engine.store.namespace))
     assert_same(cat, [restarted.features_for(a) for a in probe],
                 [memory.features_for(a) for a in probe], "state loaded from Redis")

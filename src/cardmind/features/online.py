@@ -198,8 +198,10 @@ class OnlineEngine:
         self.plan = Plan(catalog)
         self.names = self.plan.catalog.names()
         if store is None:  # CARDMIND_ONLINE_STORE; a Redis namespace per catalog
+            from cardmind.settings import get_settings
+
             tag = hashlib.blake2b("\n".join(self.names).encode(), digest_size=6).hexdigest()
-            store = open_store(namespace=f"cardmind:online:{tag}:")
+            store = open_store(namespace=f"{get_settings().online_namespace}{tag}:")
         self.store = store
         self._index = {n: i for i, n in enumerate(self.names)}
         self._out = np.asarray([self._index[n] for n in self.plan.outputs], np.int64)
