@@ -82,3 +82,19 @@ def test_one_row_isotonic_calibration_equals_numpy_interp():
     xs = np.r_[rng.random(500), cal.x[:50], 0.0, 1.0, -0.5, 1.5]
     mine = [_interp(float(v), list(cal.x), list(cal.y)) for v in xs]
     assert mine == [float(v) for v in cal.transform(xs)]
+
+
+def test_a_tree_node_without_training_rows_cannot_be_explained():
+    """The edge fractions are computed once per model; a node without rows (a model dumped
+    without counts) is refused as tree SHAP's division by its parent's rows did."""
+    X, y = _data(3)
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, "num_leaves": 7},
+                  lgb.Dataset(X, y), num_boost_round=5)
+    arrays = dict(CompiledForest.from_booster(b).arrays)
+    arrays["node_count"] = arrays["node_count"].copy()
+    arrays["node_count"][0] = 0
+    with pytest.raises(ZeroDivisionError, match="no training rows"):
+        CompiledForest(arrays, sigmoid=1.0, num_feature=X.shape[1])
+    walk_only = {k: v for k, v in arrays.items() if k not in ("node_count", "leaf_count")}
+    forest = CompiledForest(walk_only, sigmoid=1.0, num_feature=X.shape[1])
+    assert not forest.explains and forest.predict_one(X[0]) == pytest.approx(b.predict(X[:1])[0])

@@ -188,7 +188,7 @@ def _child(v, node, feature, threshold, left, right, default_left, missing):  # 
 @njit(cache=True)  # keeps the GIL: see the module docstring
 def _shap(
     x, phi, roots, feature, threshold, left, right, default_left, missing, leaf_value,
-    node_count, leaf_count, expected, max_depth, tree_n, t_table, w_table,
+    frac_node, frac_leaf, expected, max_depth, tree_n, t_table, w_table,
 ):  # pragma: no cover - numba
     """Add the tree SHAP values of row ``x`` to ``phi`` (last element: the expected value).
 
@@ -248,8 +248,7 @@ def _shap(
                                         default_left, missing)
                 child = left[node] if phase[lv] == 0 else right[node]
                 phase[lv] += 1
-                cz = node_count[child] if child >= 0 else leaf_count[~child]
-                z = cur_z[f] * (cz / float(node_count[node]))
+                z = cur_z[f] * (frac_node[child] if child >= 0 else frac_leaf[~child])
                 o = cur_o[f] if child == hot_at[lv] else 0.0
                 c = lv + 1
                 up = edge_of[f]
@@ -302,12 +301,12 @@ def _shap(
 @njit(cache=True, nogil=True)
 def _shap_many(
     X, roots, feature, threshold, left, right, default_left, missing, leaf_value,
-    node_count, leaf_count, expected, max_depth, tree_n, t_table, w_table,
+    frac_node, frac_leaf, expected, max_depth, tree_n, t_table, w_table,
 ):  # pragma: no cover - numba
     out = np.zeros((X.shape[0], X.shape[1] + 1))
     for i in range(X.shape[0]):
         _shap(X[i], out[i], roots, feature, threshold, left, right, default_left, missing,
-              leaf_value, node_count, leaf_count, expected, max_depth, tree_n, t_table,
+              leaf_value, frac_node, frac_leaf, expected, max_depth, tree_n, t_table,
               w_table)
     return out
 
@@ -329,11 +328,13 @@ class CompiledForest:
         self._args = tuple(arrays[k] for k in self._WALK)
         self._packed = pack_nodes(arrays)
         self._scratch = np.empty(len(arrays["roots"]))
-        self._shap_args: tuple[Any, ...] | None = (
-            (*self._args, *(arrays[k] for k in self._SHAP[:3]), self.max_depth,
-             *_quadrature(arrays["tree_unique"]))
-            if all(k in arrays for k in self._SHAP) else None
-        )
+        self._shap_args: tuple[Any, ...] | None = None
+        if all(k in arrays for k in self._SHAP):
+            fractions = _edge_fractions(arrays)
+            if fractions is None:  # what tree SHAP's division by the parent's rows raised
+                raise ZeroDivisionError("a tree node has no training rows: no tree SHAP")
+            self._shap_args = (*self._args, *fractions, arrays["expected"], self.max_depth,
+                               *_quadrature(arrays["tree_unique"]))
         self.predict_one(np.zeros(num_feature))  # compile (or load from the numba cache) now
         if self._shap_args is not None:
             self.contributions_one(np.zeros(num_feature))
@@ -447,6 +448,30 @@ class CompiledForest:
             raise InvalidInput("this compiled model has no node counts: no tree SHAP")
         X = np.ascontiguousarray(np.atleast_2d(X), dtype=np.float64)
         return _shap_many(X, *self._shap_args)
+
+
+def _edge_fractions(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per child node and per leaf, its training rows over its parent's (the zero fraction of
+    the edge into it), as :func:`_shap` used to divide on every call; None when a parent has no
+    rows (a model without node counts).
+
+    >>> arrays = {"node_count": np.array([8, 6]), "leaf_count": np.array([2, 3, 3]),
+    ...           "left": np.array([-1, -2]), "right": np.array([1, -3])}
+    >>> node, leaf = _edge_fractions(arrays)
+    >>> node.tolist(), leaf.tolist()
+    ([0.0, 0.75], [0.25, 0.5, 0.5])
+    """
+    counts, leaf_counts = arrays["node_count"], arrays["leaf_count"]
+    parent = counts.astype(np.float64)
+    if np.any(parent == 0.0):
+        return None
+    frac_node = np.zeros(len(counts))
+    frac_leaf = np.zeros(len(leaf_counts))
+    for child in (arrays["left"], arrays["right"]):
+        inner = child >= 0
+        frac_node[child[inner]] = counts[child[inner]] / parent[inner]
+        frac_leaf[~child[~inner]] = leaf_counts[~child[~inner]] / parent[~inner]
+    return frac_node, frac_leaf
 
 
 def _quadrature(tree_unique: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
