@@ -122,7 +122,7 @@ _SUSPECT_WORDS = re.compile(
 
 
 def _suspect(body: bytes) -> bool:
-    """True when ``body`` might hold card data (then it is parsed and checked in full).
+    r"""True when ``body`` might hold card data (then it is parsed and checked in full).
 
     >>> _suspect(b'{"city": "Shanghai", "amount_fen": 100}'), _suspect(b'{"PIN": 1}')
     (False, True)
