@@ -298,14 +298,9 @@ class OnlineEngine:
         if unknown:
             raise ValueError(f"online engine: {len(unknown)} features to serve are not in the "
                              f"catalog (e.g. {unknown[:3]})")
-        keep: set[int] = set()
-        todo = list(names)
-        while todo:
-            n = todo.pop()
-            if self._index[n] not in keep:
-                keep.add(self._index[n])
-                todo.extend(self.plan.definition(n).inputs)
-        return _ReadPlan(self, list(dict.fromkeys(names)), keep)
+        names = list(dict.fromkeys(names))
+        keep = {self._index[n] for n in self.plan.catalog.select(names).closure().names()}
+        return _ReadPlan(self, names, keep)
 
     # --- read ----------------------------------------------------------------------------------
 
