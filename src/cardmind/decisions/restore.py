@@ -236,6 +236,19 @@ def _label_rows(db: Any) -> dict[str, list[tuple[datetime, int, dict[str, Any]]]
     return out
 
 
+def _json_object(text: str | None) -> dict[str, Any]:
+    """The JSON object logged in ``text``; ``{}`` when empty, unreadable or not an object.
+
+    >>> _json_object('{"a": 1}'), _json_object("[1]"), _json_object("{"), _json_object(None)
+    ({'a': 1}, {}, {}, {})
+    """
+    try:
+        data = _loads(text) if text else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _request(row: Any, report: RestoreReport) -> dict[str, Any] | None:
     """The request as ``AuthorizationRequest.as_event()`` gave it live, or None (unreadable).
 
@@ -243,12 +256,7 @@ def _request(row: Any, report: RestoreReport) -> dict[str, Any] | None:
     again (~40 % of a restore's time), with the same conversions (``ts`` to Asia/Shanghai).
     Missing optional fields take their defaults; missing required ones are completed from the
     row's columns (``partial``)."""
-    try:
-        data = _loads(row.request_json) if row.request_json else {}
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
+    data = _json_object(row.request_json)
     event = {name: data.get(name, _DEFAULTS.get(name)) for name in _FIELDS}
     missing = [name for name in _REQUIRED if event[name] is None]
     if missing:
@@ -273,12 +281,7 @@ def _request(row: Any, report: RestoreReport) -> dict[str, Any] | None:
 
 def _decision_fields(row: Any) -> dict[str, Any]:
     """The logged decision's outcome: columns first, the decision JSON for the rest."""
-    try:
-        d = _loads(row.decision_json) if row.decision_json else {}
-    except ValueError:
-        d = {}
-    if not isinstance(d, dict):
-        d = {}
+    d = _json_object(row.decision_json)
     expires = d.get("temp_credit_expires_at")
     reasons = d.get("reasons")
     return {
