@@ -458,14 +458,13 @@ def request_time(request_json: str | None) -> datetime | None:
     """
     import json
 
-    from cardmind.units import TZ
+    from cardmind.decisions.types import _to_shanghai  # the request's own conversion of ts
 
     try:
-        ts = json.loads(request_json or "").get("ts")
-        at = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        at = _to_shanghai(json.loads(request_json or "").get("ts"))
     except (AttributeError, TypeError, ValueError):
         return None
-    return at.replace(tzinfo=TZ) if at.tzinfo is None else at.astimezone(TZ)
+    return at if isinstance(at, datetime) else None
 
 
 def upgrade_decision_log(conn: Any) -> bool:
