@@ -62,6 +62,16 @@ def _dataset(args: argparse.Namespace, tmp: Path) -> Path:
     return out
 
 
+def model_args(ap: argparse.ArgumentParser) -> None:
+    """The options :func:`_model` reads (``--model``, ``--rounds``, ``--trees``, ``--n-features``)."""
+    ap.add_argument("--model", choices=("trained", "synthetic"), default="trained",
+                    help="without a production model in the registry: train one on the data "
+                         "(default) or serve a synthetic one")
+    ap.add_argument("--rounds", type=int, default=600, help="boosting rounds (trained model)")
+    ap.add_argument("--trees", type=int, default=300, help="trees (synthetic model)")
+    ap.add_argument("--n-features", type=int, default=60, help="features (synthetic model)")
+
+
 def _model(args: argparse.Namespace, data: Path):
     from cardmind.models.registry import load
 
@@ -194,12 +204,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=20, help="replay window (days)")
     ap.add_argument("--full-limit", type=int, default=1500,
                     help="decisions measured with the full catalog (it is slow)")
-    ap.add_argument("--model", choices=("trained", "synthetic"), default="trained",
-                    help="without a production model in the registry: train one on the data "
-                         "(default) or serve a synthetic one")
-    ap.add_argument("--rounds", type=int, default=600, help="boosting rounds (trained model)")
-    ap.add_argument("--trees", type=int, default=300, help="trees (synthetic model)")
-    ap.add_argument("--n-features", type=int, default=60, help="features (synthetic model)")
+    model_args(ap)
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--skip-demand", action="store_true",
                     help="skip the 'full, model read' set-up")

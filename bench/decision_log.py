@@ -140,10 +140,7 @@ def main() -> None:
     ap.add_argument("--data", help="dataset folder (default: simulate the tiny preset)")
     ap.add_argument("--days", type=int, default=20, help="replay window (days)")
     ap.add_argument("--reps", type=int, default=3, help="runs with and without the writer")
-    ap.add_argument("--model", choices=("trained", "synthetic"), default="trained")
-    ap.add_argument("--rounds", type=int, default=600)
-    ap.add_argument("--trees", type=int, default=300)
-    ap.add_argument("--n-features", type=int, default=60)
+    bench_authorize.model_args(ap)
     ap.add_argument("--prefill", type=int, default=0,
                     help="also write the rows alone into a log already holding this many")
     args = ap.parse_args()
