@@ -402,7 +402,7 @@ def _raw_inserts(engine: Engine) -> dict[str, _RawInsert] | None:
         return None
     out = {}
     for name, table in _TABLES.items():
-        names = tuple(c.name for c in table.columns)
+        names = COLUMNS[name]  # the order of a tuple row, passed through as it is
         procs = tuple((i, _fast(c.type, dialect, p)) for i, c in enumerate(table.columns)
                       if (p := c.type._cached_bind_processor(dialect)) is not None)
         columns = ", ".join(f'"{c}"' for c in names)
