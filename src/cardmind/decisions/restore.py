@@ -91,8 +91,8 @@ from sqlalchemy import func, or_, select
 
 from cardmind.decisions.smart_credit import CreditOffer
 from cardmind.decisions.types import AuthorizationRequest
+from cardmind.decisions.types import to_shanghai as _aware  # naive: Asia/Shanghai (SQLite)
 from cardmind.storage.decision_log import DecisionLabelRow, DecisionLogRow, TempCreditGrantRow
-from cardmind.units import TZ
 
 if TYPE_CHECKING:
     from cardmind.decisions.authorize import AuthorizationEngine
@@ -210,11 +210,6 @@ def restore(engine: AuthorizationEngine, since: datetime | None, *,
 
 # --- reading the log ---------------------------------------------------------------------------
 
-def _aware(ts: datetime) -> datetime:
-    """Naive timestamps (SQLite keeps the wall clock only) are Asia/Shanghai."""
-    return ts.replace(tzinfo=TZ) if ts.tzinfo is None else ts.astimezone(TZ)
-
-
 def _grant_rows(db: Any) -> dict[str, tuple[int, datetime]]:
     with db.connect() as conn:
         rows = conn.execute(select(TempCreditGrantRow.auth_id, TempCreditGrantRow.amount_fen,
@@ -263,9 +258,10 @@ def _request(row: Any, report: RestoreReport) -> dict[str, Any] | None:
         for name in missing:
             event[name] = getattr(row, name, None)
     try:
-        ts = event["ts"]
-        ts = datetime.fromisoformat(ts.replace("Z", "+00:00")) if isinstance(ts, str) else ts
-        event["ts"] = _aware(ts)
+        ts = _aware(event["ts"])  # as the live request converted it
+        if not isinstance(ts, datetime):
+            raise TypeError("no request time")
+        event["ts"] = ts
         event["amount_fen"] = int(event["amount_fen"])
         if not event["card_token"] or event["amount_fen"] <= 0:
             raise ValueError("no card or amount")
@@ -288,7 +284,7 @@ def _decision_fields(row: Any) -> dict[str, Any]:
         "action": row.action or d.get("action"),
         "response_code": row.response_code or d.get("response_code"),
         "temp_credit_fen": int(row.temp_credit_fen or d.get("temp_credit_fen") or 0),
-        "temp_credit_expires_at": _aware(datetime.fromisoformat(expires)) if expires else None,
+        "temp_credit_expires_at": _aware(expires) if expires else None,
         "available_credit_fen": d.get("available_credit_fen"),
         # None: unknown (no decision JSON), the state decides as live did
         "reasons": ({r.get("code") if isinstance(r, dict) else r for r in reasons}

@@ -74,8 +74,15 @@ RESPONSE_CODES: dict[str, str] = {
 _ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
-def _to_shanghai(value: Any) -> Any:
-    """Naive timestamps are Asia/Shanghai; aware ones are converted to it."""
+def to_shanghai(value: Any) -> Any:
+    """Naive timestamps are Asia/Shanghai; aware ones are converted to it (ISO strings parsed,
+    ``Z`` is UTC); anything else is returned as given.
+
+    >>> to_shanghai("2026-03-01T04:00:00Z").isoformat()
+    '2026-03-01T12:00:00+08:00'
+    >>> to_shanghai(datetime(2026, 3, 1, 12)).isoformat()
+    '2026-03-01T12:00:00+08:00'
+    """
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -201,7 +208,7 @@ class AuthorizationRequest(_Strict):
     @field_validator("ts", mode="before")
     @classmethod
     def _ts(cls, v: Any) -> Any:
-        return _to_shanghai(v)
+        return to_shanghai(v)
 
     @model_validator(mode="after")
     def _original(self) -> AuthorizationRequest:
@@ -277,7 +284,7 @@ class Label(_Strict):
     @field_validator("reported_at", mode="before")
     @classmethod
     def _ts(cls, v: Any) -> Any:
-        return _to_shanghai(v)
+        return to_shanghai(v)
 
 
 class ListEntry(_Strict):
@@ -303,7 +310,7 @@ class ListEntry(_Strict):
     @field_validator("added_at", "expires_at", mode="before")
     @classmethod
     def _ts(cls, v: Any) -> Any:
-        return _to_shanghai(v)
+        return to_shanghai(v)
 
 
 class RulesInfo(BaseModel):

@@ -458,10 +458,10 @@ def request_time(request_json: str | None) -> datetime | None:
     """
     import json
 
-    from cardmind.decisions.types import _to_shanghai  # the request's own conversion of ts
+    from cardmind.decisions.types import to_shanghai  # the request's own conversion of ts
 
     try:
-        at = _to_shanghai(json.loads(request_json or "").get("ts"))
+        at = to_shanghai(json.loads(request_json or "").get("ts"))
     except (AttributeError, TypeError, ValueError):
         return None
     return at if isinstance(at, datetime) else None
