@@ -198,6 +198,16 @@ def _run(name: str, data: Path, start, reqs, model, features, tmp: Path, limit: 
     }
 
 
+def pinned_workdir(prefix: str) -> Path:
+    """Pin this process to one CPU core and return a new temporary folder, which is also the
+    model registry's home unless ``CARDMIND_HOME`` is set (the set-up of the one-core benches)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.setdefault("CARDMIND_HOME", str(tmp / "home"))
+    return tmp
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="dataset folder (default: simulate the tiny preset)")
@@ -209,10 +219,7 @@ def main() -> None:
     ap.add_argument("--skip-demand", action="store_true",
                     help="skip the 'full, model read' set-up")
     args = ap.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    tmp = Path(tempfile.mkdtemp(prefix="cm-bench-auth-"))
-    os.environ.setdefault("CARDMIND_HOME", str(tmp / "home"))
+    tmp = pinned_workdir("cm-bench-auth-")
     from cardmind.decisions.online import BasicOnlineFeatures, serving_features
     from cardmind.features import OnlineEngine, default_catalog
 

@@ -27,7 +27,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -144,10 +143,7 @@ def main() -> None:
     ap.add_argument("--prefill", type=int, default=0,
                     help="also write the rows alone into a log already holding this many")
     args = ap.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    tmp = Path(tempfile.mkdtemp(prefix="cm-bench-log-"))
-    os.environ.setdefault("CARDMIND_HOME", str(tmp / "home"))
+    tmp = bench_authorize.pinned_workdir("cm-bench-log-")
     data = bench_authorize._dataset(args, tmp)
     model, model_desc = bench_authorize._model(args, data)
     model.compile()
