@@ -16,7 +16,9 @@ Public surface (used by the HTTP API):
 - ``engine.explain_decision(auth_id, top=3)``: the model's top factors of any logged decision
   (approvals included), recomputed exactly from the stored features and model version.
 - ``engine.add_label(label) -> None``: fraud report, chargeback or confirmed genuine.
-- ``engine.apply_repayment(event) -> None``: a repayment frees credit.
+- ``engine.repay(request) -> RepaymentResult``: a repayment frees credit; idempotent on
+  ``repayment_id``, logged, restored after a restart. ``engine.apply_repayment(row)`` does the
+  same with a ``repayments`` table row (``cardmind replay``).
 - ``engine.lists``: block/trust lists (``add``, ``remove``, ``entries``, ``lookup``), persisted.
 - ``engine.rules``: rule set in force (``info``, ``text``, ``validate``, ``load``, ``reload``).
 - ``engine.health() -> dict``; ``engine.close()`` flushes the decision log.
@@ -69,7 +71,15 @@ from cardmind.decisions.rules import (
 )
 from cardmind.decisions.smart_credit import CreditOffer, SmartCredit, SmartCreditConfig
 from cardmind.decisions.standin import standin_verdict
-from cardmind.decisions.types import AuthorizationRequest, Decision, Label, Reason
+from cardmind.decisions.types import (
+    AuthorizationRequest,
+    Decision,
+    Label,
+    Reason,
+    RepaymentRequest,
+    RepaymentResult,
+    to_shanghai,
+)
 from cardmind.errors import InvalidInput
 from cardmind.features.row import FeatureRow
 from cardmind.storage.base import create_all
@@ -78,8 +88,10 @@ from cardmind.storage.decision_log import (
     DecisionLogWriter,
     load_decision_inputs,
     load_decision_json,
+    load_repayment,
     log_engine,
     logged_auth_ids,
+    logged_repayment_ids,
 )
 from cardmind.units import TZ
 
@@ -154,6 +166,9 @@ class _Counters:
     feature_update_errors: int = 0
     temp_credit_grants: int = 0
     temp_credit_fen: int = 0
+    repayments: int = 0
+    repayment_duplicates: int = 0
+    repaid_fen: int = 0
 
 
 def load_serving_model(name: str = "fraud") -> tuple[Any, str | None]:
@@ -216,11 +231,15 @@ class AuthorizationEngine:
         self._log = DecisionLogWriter(
             self._db, flush_ms=cfg.log_flush_ms, batch=cfg.log_batch,
             queue_max=cfg.log_queue_max,
-            prepare={"decision_log": _decision_row, "temp_credit_grants": _grant_row},
+            prepare={"decision_log": _decision_row, "temp_credit_grants": _grant_row,
+                     "repayment_log": _repayment_row},
         )
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
         since = datetime.now(TZ) - timedelta(days=cfg.idempotency_days)
         self._logged = logged_auth_ids(self._db, since)  # idempotency survives a restart
+        self._repayments: OrderedDict[str, RepaymentResult] = OrderedDict()
+        self._logged_repayments = logged_repayment_ids(self._db, since)
+        self._last_at = datetime.min.replace(tzinfo=TZ)  # the latest stamp (see _stamp)
         self._purchases: OrderedDict[str, _Purchase] = OrderedDict()
         self._lock = threading.RLock()
         self.counters = _Counters()
@@ -298,6 +317,17 @@ class AuthorizationEngine:
         self._log.flush()
         text = load_decision_json(self._db, auth_id)
         return Decision.model_validate_json(text) if text else None
+
+    def _stamp(self) -> datetime:
+        """The time of a decision or repayment (under the lock): now, or 1 µs after the previous
+        stamp when the clock has not moved on or went back. Stamps strictly increase, so the
+        log's ``decided_at`` / ``received_at`` order is the order the engine applied them
+        (restore merges the two logs by them: ADR 0021)."""
+        now = datetime.now(TZ)
+        if now <= self._last_at:
+            now = self._last_at + _TICK
+        self._last_at = now
+        return now
 
     def _remember(self, auth_id: str, decision: Decision) -> None:
         self._decisions[auth_id] = decision
@@ -415,7 +445,7 @@ class AuthorizationEngine:
             standin_reason=_standin_text(cause, self.model_error) if cause else None,
             available_credit_fen=available,
             latency_us=(time.perf_counter_ns() - t0) // 1000,
-            decided_at=datetime.now(TZ),
+            decided_at=self._stamp(),
         )
         return decision, used, offer
 
@@ -428,7 +458,7 @@ class AuthorizationEngine:
             reasons=[reason("CARD_UNKNOWN")], model_version=None,
             rules_version=self._rules.version, standin=False, standin_reason=None,
             available_credit_fen=None, latency_us=(time.perf_counter_ns() - t0) // 1000,
-            decided_at=datetime.now(TZ),
+            decided_at=self._stamp(),
         )
 
     def _explain(self, feats: Mapping[str, float], reasons: list[str]) -> list[Reason]:
@@ -487,7 +517,7 @@ class AuthorizationEngine:
             reasons=[reason(r) for r in reasons], model_version=None,
             rules_version=self._rules.version, standin=False, standin_reason=None,
             available_credit_fen=available, latency_us=(time.perf_counter_ns() - t0) // 1000,
-            decided_at=datetime.now(TZ),
+            decided_at=self._stamp(),
         )
 
     # state changes of an outcome, shared by the live decision and the restore of a logged one
@@ -523,14 +553,67 @@ class AuthorizationEngine:
             self.counters.feature_update_errors += 1
 
     # --- other state changes ---------------------------------------------------------------
-    def apply_repayment(self, event: dict[str, Any]) -> None:
-        """A repayment (a ``repayments`` row: card_token, amount_fen, ts, ...) frees credit."""
-        amount = int(event.get("amount_fen") or 0)
-        if amount <= 0:
-            raise InvalidInput(f"repayment amount_fen must be > 0, got {amount}")
+    def repay(self, request: RepaymentRequest) -> RepaymentResult:
+        """Apply one repayment: the card's balance goes down by its amount (its open-to-buy up;
+        active temporary credit is left as it is), its ``repayments`` features are updated, and
+        it is logged off the hot path like a decision (``repayment_log``; replayed by
+        :func:`~cardmind.decisions.restore.restore` after a restart).
+
+        Idempotent on ``repayment_id``: a repeat returns the first result and frees nothing
+        twice (also after a restart: the ids logged in the last ``idempotency_days`` are loaded
+        at start); the same id with another card or amount is refused. An unknown card is
+        refused (nothing changes, nothing is logged). Both: :class:`InvalidInput`.
+        """
         with self._lock:
-            self.accounts.credit(event["card_token"], amount)
+            previous = self._previous_repayment(request.repayment_id)
+            if previous is not None:
+                if (previous.card_token, previous.amount_fen) != (request.card_token,
+                                                                  request.amount_fen):
+                    raise InvalidInput(
+                        f"repayment_id {request.repayment_id!r} was already applied to another "
+                        "card or amount; a new repayment needs a new repayment_id")
+                self.counters.repayment_duplicates += 1
+                return previous
+            acct = self.accounts.get(request.card_token)
+            if acct is None:
+                raise InvalidInput(f"repayment: unknown card token {request.card_token!r}")
+            event = repayment_event(request.as_event(), acct.customer_id)
+            before = acct.available_fen(request.ts)
+            self.accounts.credit(request.card_token, request.amount_fen)
             self._update_features(event, "repayments")
+            received_at = self._stamp()
+            result = RepaymentResult(
+                repayment_id=request.repayment_id, card_token=request.card_token,
+                amount_fen=request.amount_fen, balance_fen=acct.balance_fen,
+                available_credit_before_fen=before,
+                available_credit_fen=acct.available_fen(request.ts),
+                temp_credit_fen=acct.temp_active(request.ts), received_at=received_at)
+            self._remember_repayment(result)
+            c = self.counters
+            c.repayments += 1
+            c.repaid_fen += request.amount_fen
+        self._log.put("repayment_log", (event, result))
+        return result
+
+    def apply_repayment(self, row: Mapping[str, Any]) -> RepaymentResult:
+        """:meth:`repay` of a ``repayments`` table row (``repayment_id``, ``card_token``, ``ts``,
+        ``amount_fen``, ``channel``, ...; other columns ignored), validated like an HTTP body."""
+        fields = {k: row[k] for k in RepaymentRequest.model_fields if row.get(k) is not None}
+        return self.repay(RepaymentRequest.parse(fields))
+
+    def _previous_repayment(self, repayment_id: str) -> RepaymentResult | None:
+        r = self._repayments.get(repayment_id)
+        if r is not None or repayment_id not in self._logged_repayments:
+            return r
+        self._log.flush()
+        row = load_repayment(self._db, repayment_id)
+        return None if row is None else repayment_result(row)
+
+    def _remember_repayment(self, result: RepaymentResult) -> None:
+        self._repayments[result.repayment_id] = result
+        self._logged_repayments.add(result.repayment_id)
+        if len(self._repayments) > self.config.idempotency_cache:
+            self._repayments.popitem(last=False)
 
     def get_decision(self, auth_id: str) -> Decision | None:
         """The decision taken for ``auth_id`` (memory, else the decision log), or None."""
@@ -612,6 +695,9 @@ class AuthorizationEngine:
             "by_action": dict(c.by_action),
             "temp_credit_grants": c.temp_credit_grants,
             "temp_credit_fen": c.temp_credit_fen,
+            "repayments": c.repayments,
+            "repayment_duplicates": c.repayment_duplicates,
+            "repaid_fen": c.repaid_fen,
             "log_depth": self._log.depth,
             "log_committed": self._log.committed,
             "log_failures": self._log.failures,
@@ -632,6 +718,29 @@ class AuthorizationEngine:
 
 
 _DECISION_FIELDS = frozenset(Decision.model_fields)
+_TICK = timedelta(microseconds=1)  # the log's time resolution (SQLite and PostgreSQL)
+
+
+def repayment_event(request: dict[str, Any], customer_id: str) -> dict[str, Any]:
+    """The ``repayments`` feature event of a repayment request (``RepaymentRequest.as_event()``):
+    the card's customer when the request names none. The live engine and restore feed this.
+
+    >>> repayment_event({"card_token": "c1", "customer_id": None}, "u1")["customer_id"]
+    'u1'
+    """
+    if request.get("customer_id") is None:
+        request["customer_id"] = customer_id
+    return request
+
+
+def repayment_result(row: Mapping[str, Any]) -> RepaymentResult:
+    """The :class:`RepaymentResult` of a ``repayment_log`` row (a dict of its columns)."""
+    return RepaymentResult(
+        repayment_id=row["repayment_id"], card_token=row["card_token"],
+        amount_fen=int(row["amount_fen"]), balance_fen=int(row["balance_after_fen"]),
+        available_credit_before_fen=int(row["available_before_fen"]),
+        available_credit_fen=int(row["available_after_fen"]),
+        temp_credit_fen=int(row["temp_credit_fen"]), received_at=to_shanghai(row["received_at"]))
 
 
 def _decision(**values: Any) -> Decision:
@@ -714,6 +823,19 @@ def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]])
         _REQUEST_JSON(req).decode(), _features_json(used), _DECISION_JSON(d).decode(),
         req.ts,  # request_ts
     )
+
+
+def _repayment_row(item: tuple[dict[str, Any], RepaymentResult]) -> dict[str, Any]:
+    """The ``repayment_log`` row of an applied repayment (its feature event and result)."""
+    event, r = item
+    return {
+        "repayment_id": r.repayment_id, "received_at": r.received_at, "card_token": r.card_token,
+        "customer_id": event["customer_id"], "amount_fen": r.amount_fen,
+        "channel": event["channel"], "payer_is_cardholder": event["payer_is_cardholder"],
+        "available_before_fen": r.available_credit_before_fen,
+        "available_after_fen": r.available_credit_fen, "balance_after_fen": r.balance_fen,
+        "temp_credit_fen": r.temp_credit_fen, "ts": event["ts"],
+    }
 
 
 def _grant_row(item: tuple[AuthorizationRequest, Decision, CreditOffer]) -> dict[str, Any]:

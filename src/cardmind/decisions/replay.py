@@ -70,6 +70,7 @@ class ReplayReport:
     decisions: int = 0
     purchases: int = 0
     repayments: int = 0
+    repayments_refused: int = 0  # ``engine.repay`` refused them (an unknown card)
     by_action: dict[str, int] = field(default_factory=dict)
     standin: int = 0
     fraud_count: int = 0
@@ -238,7 +239,7 @@ def _run(engine: AuthorizationEngine, ds: Any, con: Any, start: datetime, end: d
     for i, row in enumerate(auths):
         rec = dict(zip(_REQUEST_FIELDS, row[: len(_REQUEST_FIELDS)], strict=True))
         while ri < len(reps) and reps[ri]["ts"] <= rec["ts"]:
-            engine.apply_repayment(reps[ri])
+            report.repayments_refused += _repay(engine, reps[ri])
             ri += 1
         d = engine.decide(AuthorizationRequest(**rec))
         latencies[i] = d.latency_us
@@ -251,7 +252,7 @@ def _run(engine: AuthorizationEngine, ds: Any, con: Any, start: datetime, end: d
         if progress is not None and (i % 500 == 0 or i == len(auths) - 1):
             progress(i + 1 + ri, total)
     for rep in reps[ri:]:
-        engine.apply_repayment(rep)
+        report.repayments_refused += _repay(engine, rep)
     wall = time.perf_counter() - t_wall
     report.repayments = len(reps)
     report.decisions = len(auths)
@@ -263,6 +264,16 @@ def _run(engine: AuthorizationEngine, ds: Any, con: Any, start: datetime, end: d
     engine.flush()
     _evaluate(report, results, ds, con, start)
     return report
+
+
+def _repay(engine: AuthorizationEngine, row: dict[str, Any]) -> int:
+    """A ``repayments`` row through the engine's ``repay`` (validated, logged, idempotent, as a
+    ``POST /v1/repayments``): 0, or 1 when it was refused."""
+    try:
+        engine.apply_repayment(row)
+    except InvalidInput:
+        return 1
+    return 0
 
 
 _ACTION_CODE = {"APPROVE": 0, "APPROVE_WITH_TEMP_CREDIT": 1, "CHALLENGE": 2, "DECLINE": 3}

@@ -37,7 +37,7 @@ from pydantic import (
 
 from cardmind.errors import InvalidInput, SensitiveDataError
 from cardmind.privacy import luhn_valid, refuse_sensitive_payload
-from cardmind.schema import CHANNELS, LABEL_KINDS, MESSAGE_TYPES
+from cardmind.schema import CHANNELS, LABEL_KINDS, MESSAGE_TYPES, REPAYMENT_CHANNELS
 from cardmind.units import TZ
 
 #: Validation-context key: the body was already checked for card data (by the HTTP guard).
@@ -51,6 +51,7 @@ ACTIONS: tuple[str, ...] = ("APPROVE", "APPROVE_WITH_TEMP_CREDIT", "CHALLENGE", 
 Channel = Literal[CHANNELS]  # type: ignore[valid-type]
 MessageType = Literal[MESSAGE_TYPES]  # type: ignore[valid-type]
 LabelKind = Literal[LABEL_KINDS]  # type: ignore[valid-type]
+RepaymentChannel = Literal[REPAYMENT_CHANNELS]  # type: ignore[valid-type]
 ListKind = Literal["card", "merchant", "device", "category", "terminal"]
 LIST_KINDS: tuple[str, ...] = ("card", "merchant", "device", "category", "terminal")
 #: ``watch``: a value under suspicion (a cash-out ring merchant, a card under review) — decisions
@@ -224,6 +225,68 @@ class AuthorizationRequest(_Strict):
         Same as ``model_dump()`` (every field is a plain value), without its cost on the hot path.
         """
         return dict(self.__dict__)
+
+
+class RepaymentRequest(_Strict):
+    """One repayment (还款) credited to a card, as the core banking system sends it: a row of
+    the ``repayments`` table (``cardmind.schema.REPAYMENTS``). It lowers the balance and feeds the
+    card's and customer's repayment features.
+
+    >>> r = RepaymentRequest(repayment_id="R1", card_token="c" * 32, amount_fen=50_000,
+    ...     ts="2026-03-05T09:00:00", channel="third_party_app", payer_is_cardholder=False)
+    >>> r.ts.isoformat(), r.customer_id
+    ('2026-03-05T09:00:00+08:00', None)
+    >>> try:
+    ...     RepaymentRequest.parse({**r.model_dump(), "amount_fen": -1})
+    ... except InvalidInput as e:
+    ...     print(e)
+    RepaymentRequest: amount_fen: Input should be greater than 0
+    """
+
+    _id_fields: ClassVar[frozenset[str]] = frozenset({"repayment_id", "card_token", "customer_id"})
+
+    repayment_id: str = Field(description="Unique repayment id (idempotency key).")
+    card_token: str = Field(description="HMAC token of the card number (never the number).")
+    customer_id: str | None = Field(default=None, description="Card owner; default: the card's.")
+    ts: datetime = Field(description="When the repayment was credited; naive means Asia/Shanghai.")
+    amount_fen: int = Field(gt=0, le=MAX_AMOUNT_FEN, strict=True, description="Amount in fen.")
+    channel: RepaymentChannel
+    payer_is_cardholder: bool = Field(
+        default=True, description="False when a third party's account paid (a cash-out signal).")
+
+    @field_validator("repayment_id", "card_token", "customer_id")
+    @classmethod
+    def _ids(cls, v: str | None, info: Any) -> str | None:
+        return _check_id(v, info.field_name)
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts(cls, v: Any) -> Any:
+        return to_shanghai(v)
+
+    def as_event(self) -> dict[str, Any]:
+        """The request as a plain dict in the ``repayments`` table's vocabulary (a copy)."""
+        return dict(self.__dict__)
+
+
+class RepaymentResult(BaseModel):
+    """The answer to one repayment: what was credited and the card's available credit after it.
+
+    A repayment lowers the balance; temporary credit is neither consumed nor cleared by it (it
+    stays until it expires), so ``available_credit_fen`` counts it while it is active."""
+
+    model_config = ConfigDict(frozen=True)
+
+    repayment_id: str
+    card_token: str
+    amount_fen: int
+    status: Literal["applied"] = "applied"
+    balance_fen: int = Field(description="The card's balance after the repayment.")
+    available_credit_before_fen: int = Field(description="Open-to-buy at ``ts`` before it.")
+    available_credit_fen: int = Field(description="Open-to-buy at ``ts`` after it.")
+    temp_credit_fen: int = Field(default=0, ge=0,
+                                 description="Temporary credit active at ``ts`` (unchanged).")
+    received_at: datetime = Field(description="When the engine applied it (its log order).")
 
 
 class Reason(BaseModel):

@@ -3,7 +3,7 @@
 Every authorization decision is one ``decision_log`` row: the request (already free of sensitive
 fields), the feature values used, model and rule versions, action, reasons, latency. Temporary
 credit grants go to ``temp_credit_grants`` so their later losses can be measured; fraud reports,
-chargebacks and confirmations to ``decision_labels``.
+chargebacks and confirmations to ``decision_labels``; applied repayments to ``repayment_log``.
 
 Durability contract of :class:`DecisionLogWriter` (tested by killing a process mid-stream):
 
@@ -17,7 +17,7 @@ Durability contract of :class:`DecisionLogWriter` (tested by killing a process m
   ``flush_ms`` milliseconds (default 50 ms) plus one commit, plus any backlog shown by
   ``depth``. A batch is never half written. ``flush()`` returns once everything put before it
   (by any thread) is committed; ``close()`` flushes.
-- Inserts ignore an ``auth_id`` already logged, so a retried batch cannot duplicate rows.
+- Inserts ignore an ``auth_id`` (a ``repayment_id``) already logged, so a retried batch cannot duplicate rows.
 - A database that is down or locked is retried with back-off (nothing dropped; ``failures`` and
   ``last_error`` say so); a row the database refuses (or that cannot be serialised) is counted in
   ``bad_rows`` and the rest of its batch is written.
@@ -115,12 +115,37 @@ class DecisionLabelRow(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class RepaymentLogRow(Base):
+    """A repayment the engine applied (``POST /v1/repayments``, ``engine.repay``): the request
+    (card token, never a card number) and the open-to-buy before and after. Written by the same
+    writer as decisions (same durability); ``restore`` replays the rows whose ``ts`` is at or
+    after the dataset's end, merged with the decisions by ``received_at``."""
+
+    __tablename__ = "repayment_log"
+
+    repayment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # taken under the engine's lock, as a decision's decided_at: the order the engine applied it
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    card_token: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(32))
+    payer_is_cardholder: Mapped[bool] = mapped_column(Boolean)
+    available_before_fen: Mapped[int] = mapped_column(BigInteger)
+    available_after_fen: Mapped[int] = mapped_column(BigInteger)
+    balance_after_fen: Mapped[int] = mapped_column(BigInteger)
+    temp_credit_fen: Mapped[int] = mapped_column(BigInteger)
+    # the request's own time (Asia/Shanghai): restore selects by it, like decision_log.request_ts
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 _YIELD_EVERY = 32  # rows serialised between GIL hand-offs (each hand-off costs a thread switch)
 _CHUNK = 64  # rows per executemany inside one batch transaction
 
 _TABLES = {
     "decision_log": DecisionLogRow.__table__,
     "temp_credit_grants": TempCreditGrantRow.__table__,
+    "repayment_log": RepaymentLogRow.__table__,
 }
 
 #: Column names of each log table, in table order: the order of a row given as a tuple.
@@ -201,7 +226,8 @@ class DecisionLogWriter:
         return sum(1 for x in tuple(self._dq) if not isinstance(x, _Marker)) + self._inflight
 
     def put(self, table: str, row: Any) -> None:
-        """Enqueue one row for ``table`` (``decision_log`` or ``temp_credit_grants``).
+        """Enqueue one row for ``table`` (``decision_log``, ``temp_credit_grants`` or
+        ``repayment_log``).
 
         ``row`` is a dict of columns, a tuple of every column in ``COLUMNS[table]`` order, or any
         object that ``prepare[table]`` turns into one of these in the writer thread
@@ -435,6 +461,23 @@ def logged_auth_ids(engine: Engine, since: datetime | None = None) -> set[str]:
     stmt = select(DecisionLogRow.auth_id)
     if since is not None:
         stmt = stmt.where(DecisionLogRow.decided_at >= since)
+    with engine.connect() as conn:
+        return set(conn.execute(stmt).scalars())
+
+
+def load_repayment(engine: Engine, repayment_id: str) -> dict[str, Any] | None:
+    """The logged repayment ``repayment_id`` as a dict of its columns, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(RepaymentLogRow.__table__)
+                           .where(RepaymentLogRow.repayment_id == repayment_id)).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
+def logged_repayment_ids(engine: Engine, since: datetime | None = None) -> set[str]:
+    """Every logged ``repayment_id`` (received at or after ``since``): rebuilds idempotency."""
+    stmt = select(RepaymentLogRow.repayment_id)
+    if since is not None:
+        stmt = stmt.where(RepaymentLogRow.received_at >= since)
     with engine.connect() as conn:
         return set(conn.execute(stmt).scalars())
 

@@ -1,4 +1,5 @@
-"""Alembic migrations for the authorization tables (decision log, temp-credit grants, labels, lists).
+"""Alembic migrations for the authorization tables (decision log, temp-credit grants, labels, lists,
+repayments).
 
 ``create_all`` stays the quick path for a fresh embedded database; a long-lived database (the
 production PostgreSQL) is upgraded with these migrations instead, so that a schema change never
@@ -8,7 +9,7 @@ needs a drop:
 >>> url = f"sqlite:///{tempfile.mkdtemp()}/m.db"
 >>> upgrade(url)
 >>> current(url)
-'0002_decision_log_request_ts'
+'0003_repayment_log'
 
 Tables of other areas are created by ``create_all`` until their owners add migrations here.
 """
