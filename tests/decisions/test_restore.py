@@ -1,9 +1,11 @@
-"""A restarted engine equals one that never stopped: the decision log replayed into its state.
+"""A restarted engine equals one that never stopped: the decision and repayment logs replayed
+into its state.
 
-The reference engine decides the whole stream in one process. Engine A decides the first part and
-is closed; engine B is built from the same dataset and database, restores, and decides the rest.
-Accounts, temporary credit, the portfolio's temp-credit budget, online feature vectors, the
-reversal cache and the next decisions must be those of the reference.
+The reference engine decides the whole stream (authorizations with repayments between them) in
+one process. Engine A decides the first part and is closed; engine B is built from the same
+dataset and database, restores, and decides the rest. Accounts, temporary credit, the portfolio's
+temp-credit budget, online feature vectors (repayment features included), the reversal cache,
+repayment idempotency and the next decisions must be those of the reference.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from cardmind.decisions.accounts import AccountBook
 from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
 from cardmind.decisions.replay import _REQUEST_FIELDS
 from cardmind.decisions.smart_credit import SmartCredit
-from cardmind.decisions.types import AuthorizationRequest, Label
+from cardmind.decisions.types import AuthorizationRequest, Label, RepaymentRequest
 from cardmind.settings import get_settings
-from cardmind.storage.decision_log import DecisionLogRow, TempCreditGrantRow
+from cardmind.storage.decision_log import DecisionLogRow, RepaymentLogRow, TempCreditGrantRow
 
-#: Catalog features the test model reads: velocity, returns, customer, device and label-delayed.
+#: Catalog features the test model reads: velocity, returns, customer, device, label-delayed and
+#: repayment (spending since the latest repayment reads both the repayments and the purchases).
 NAMES = ("card_count_1h", "card_count_1h_approved", "card_amount_sum_24h", "card_count_1h_returns",
          "card_time_since_last_1h", "customer_count_1h", "merchant_fraud_count_7d",
-         "merchant_fraud_rate_7d_delay1d", "device_count_24h", "card_amount_sum_24h_approved")
+         "merchant_fraud_rate_7d_delay1d", "device_count_24h", "card_amount_sum_24h_approved",
+         "card_repayment_amount_sum_7d", "card_repayment_spend_since_7d",
+         "customer_repayment_count_7d_other_payer")
+_REPAYMENT_FIELDS = tuple(RepaymentRequest.model_fields)
 
 
 class HashModel:
@@ -49,7 +55,9 @@ class HashModel:
 # --- the stream ----------------------------------------------------------------------------------
 
 class Stream:
-    """Dataset authorizations after ``until`` plus injected cases, cut in two at ``cut``."""
+    """Dataset authorizations after ``until`` plus injected cases, cut in two at ``cut``; the
+    dataset's repayments of that time (and injected ones) are applied before the authorization
+    that follows them (``repay_before``: auth_id -> repayments, applied at its first decision)."""
 
     def __init__(self, data):
         _, con = connect(data)
@@ -88,18 +96,55 @@ class Stream:
         self.first = [*over, *first[:50], unknown, first[10], *first[50:]]  # first[10]: a retry
         self.rest = [*later_rev, refund, first[7], *rest]  # first[7]: a retry after the restart
         self.labelled = [p.auth_id for p in purchases[:half][30:36]]  # labelled before the cut
+        # repayments: the dataset's, each before the next authorization (none before the last 45
+        # of the first part, which tests drop as lost), a large one on a card that got temporary
+        # credit, its retry after the restart (frees nothing twice)
+        self.repay_before: dict[str, list[RepaymentRequest]] = {}
+        cur = con.execute(f"SELECT {', '.join(_REPAYMENT_FIELDS)} FROM repayments WHERE ts >= $1 "
+                          "ORDER BY ts, repayment_id", [self.until])
+        keyed = [*first[:-45], *rest]  # the dataset's authorizations, in time order
+        k = 0
+        for row in cur.fetchall():
+            p = RepaymentRequest(**dict(zip(_REPAYMENT_FIELDS, row, strict=True)))
+            while k < len(keyed) and keyed[k].ts < p.ts:
+                k += 1
+            if k < len(keyed):
+                self.repay_before.setdefault(keyed[k].auth_id, []).append(p)
+        big = RepaymentRequest(repayment_id="big-1", card_token=over[0].card_token, ts=t1,
+                               amount_fen=over[0].amount_fen, channel="third_party_app",
+                               payer_is_cardholder=False)
+        self.repay_before.setdefault(first[0].auth_id, []).insert(0, big)
+        self.repay_before.setdefault(rest[0].auth_id, []).insert(0, big)  # the retry
+        self.repayments = list({p.repayment_id: p for ps in self.repay_before.values()
+                                for p in ps}.values())
+        self.repaid_first = {p.repayment_id: p.amount_fen for a in first[:-45]
+                             for p in self.repay_before.get(a.auth_id, ())}
 
     def label(self, engine, auth_id, ts):
         engine.add_label(Label(auth_id=auth_id, label="fraud", reported_at=ts))
 
-    def run_first(self, engine):
-        out = [engine.decide(r) for r in self.first]
+    def run(self, engine, reqs, repaid=None):
+        """Decide ``reqs``; the repayments before an authorization are applied at its first
+        decision (their results appended to ``repaid``)."""
+        out, seen = [], set()
+        for r in reqs:
+            if r.auth_id not in seen:
+                seen.add(r.auth_id)
+                for p in self.repay_before.get(r.auth_id, ()):
+                    result = engine.repay(p)
+                    if repaid is not None:
+                        repaid.append(result)
+            out.append(engine.decide(r))
+        return out
+
+    def run_first(self, engine, repaid=None):
+        out = self.run(engine, self.first, repaid)
         for aid in self.labelled:
             self.label(engine, aid, self.cut_ts - timedelta(minutes=1))
         return out
 
-    def run_rest(self, engine):
-        return [engine.decide(r) for r in self.rest]
+    def run_rest(self, engine, repaid=None):
+        return self.run(engine, self.rest, repaid)
 
 
 def essence(d):
@@ -108,10 +153,17 @@ def essence(d):
             d.fraud_score, d.available_credit_fen, tuple(d.reason_codes), d.standin)
 
 
+def repaid_essence(r):
+    """What a repayment answer says (``received_at`` is the time of the process that applied it)."""
+    return (r.repayment_id, r.card_token, r.amount_fen, r.balance_fen,
+            r.available_credit_before_fen, r.available_credit_fen, r.temp_credit_fen)
+
+
 def state(engine, stream):
     """Everything a restart must bring back, for the cards and purchases the stream touched."""
     reqs = stream.first + stream.rest
-    cards = sorted({r.card_token for r in reqs if r.card_token in engine.accounts})
+    cards = sorted({r.card_token for r in [*reqs, *stream.repayments]
+                    if r.card_token in engine.accounts})
     t = stream.rest[-1].ts + timedelta(minutes=1)
     accounts = {c: (a.balance_fen, a.temp_credit_fen, a.temp_expires_at, a.available_fen(t))
                 for c in cards for a in [engine.accounts.get(c)]}
@@ -124,15 +176,17 @@ def state(engine, stream):
     last = {r.card_token: r for r in reqs}
     vectors = {}
     for c in cards:
-        probe = last[c].model_copy(update=dict(auth_id=f"probe-{c}", ts=t, message_type="purchase",
+        probe = last.get(c, reqs[0].model_copy(update=dict(card_token=c, customer_id=None)))
+        probe = probe.model_copy(update=dict(auth_id=f"probe-{c}", ts=t, message_type="purchase",
                                                original_auth_id=None)).as_event()
         probe["customer_id"] = probe["customer_id"] or engine.accounts.get(c).customer_id
         vectors[c] = {k: ("nan" if isinstance(v, float) and math.isnan(v) else v)
                       for k, v in engine.features.features_for(probe).items()}
     days = sorted({r.ts.date() for r in reqs})
     budget = [engine.credit.used_today(r.ts) for r in reqs]
+    repaid = sorted({p.repayment_id for p in stream.repayments} & engine._logged_repayments)
     return {"accounts": accounts, "purchases": purchases, "vectors": vectors, "days": days,
-            "budget": budget}
+            "budget": budget, "repaid": repaid}
 
 
 def build(data, db_url, until):
@@ -150,12 +204,14 @@ def reference(tiny_dataset, stream, tmp_path_factory):
     """The engine that never stopped: states after the first part and after the whole stream."""
     url = f"sqlite:///{tmp_path_factory.mktemp('ref') / 'ref.db'}"
     engine = build(tiny_dataset, url, stream.until)
-    first = stream.run_first(engine)
+    repaid_first, repaid_rest = [], []
+    first = stream.run_first(engine, repaid_first)
     mid = state(engine, stream)
-    rest = stream.run_rest(engine)
+    rest = stream.run_rest(engine, repaid_rest)
     end = state(engine, stream)
     engine.close()
-    return {"first": first, "mid": mid, "rest": rest, "end": end}
+    return {"first": first, "mid": mid, "rest": rest, "end": end, "repaid_first": repaid_first,
+            "repaid_rest": repaid_rest}
 
 
 def _pg_url(postgres_url):
@@ -169,22 +225,32 @@ def _pg_url(postgres_url):
 
 def _restart_matches_the_engine_that_never_stopped(data, stream, reference, url):
     a = build(data, url, stream.until)
-    assert a.restored.decisions == 0  # an empty log changes nothing
-    assert [essence(d) for d in stream.run_first(a)] == [essence(d) for d in reference["first"]]
+    assert a.restored.decisions == a.restored.repayments == 0  # an empty log changes nothing
+    repaid = []
+    assert [essence(d) for d in stream.run_first(a, repaid)] == [essence(d) for d in
+                                                                  reference["first"]]
+    assert [repaid_essence(r) for r in repaid] == [repaid_essence(r) for r in
+                                                   reference["repaid_first"]]
     a.close()
 
     b = build(data, url, stream.until)
     report = b.restored
     n_logged = len({r.auth_id for r in stream.first})
     assert report.decisions == n_logged and report.labels == len(stream.labelled)
+    assert report.repayments == len(stream.repaid_first) > 5
+    assert report.repaid_fen == sum(stream.repaid_first.values())
     assert report.temp_credit_grants > 0
     assert report.returns == sum(r.message_type != "purchase" for r in stream.first)
     assert report.mismatches == report.skipped == report.feature_errors == 0
     assert b.health()["restored"]["decisions"] == n_logged
     assert state(b, stream) == reference["mid"]
-    rest = stream.run_rest(b)
+    repaid = []
+    rest = stream.run_rest(b, repaid)
     assert [essence(d) for d in rest] == [essence(d) for d in reference["rest"]]
     assert any(d.reason_codes == ["REVERSAL_APPLIED"] for d in rest)  # matched across the restart
+    assert [repaid_essence(r) for r in repaid] == [repaid_essence(r) for r in
+                                                   reference["repaid_rest"]]
+    assert b.health()["repayment_duplicates"] == 1  # the retry of big-1 after the restart
     b.close()
     return report
 
@@ -200,6 +266,7 @@ def test_a_restarted_engine_equals_one_that_never_stopped(tiny_dataset, stream, 
         assert c.restored.returns == sum(r.message_type != "purchase"
                                          for r in {r.auth_id: r for r in stream.first
                                                    + stream.rest}.values())
+        assert c.restored.repayments == len({p.repayment_id for p in stream.repayments})
         assert c.restored.mismatches == 0
         assert state(c, stream) == reference["end"]
         c.close()
@@ -305,6 +372,7 @@ def test_decisions_before_the_datasets_end_are_not_replayed(tiny_dataset, stream
     a.close()
     b = build(tiny_dataset, url, stream.cut_ts + timedelta(seconds=1))
     assert b.restored.decisions == 0 and b.restored.older == len({r.auth_id for r in stream.first})
+    assert (b.restored.repayments, b.restored.older_repayments) == (0, len(stream.repaid_first))
     b.close()
 
 

@@ -1,11 +1,13 @@
 """Restart where the engine stopped: replay the decision log into a freshly bootstrapped engine.
 
 ``AuthorizationEngine.from_dataset(data, until=T)`` builds its state from the dataset as of ``T``.
-Every decision taken after ``T`` (by this process, an earlier one, or one that was killed) changed
-that state only in memory; what remains of it is the decision log. :func:`restore` replays the
-logged decisions whose **request time** is at or after ``T``, in decision order (``decided_at``,
-then ``auth_id``), interleaved with the labels in the order they were received (``received_at``),
-and applies to the engine exactly the state changes the live engine made
+Every decision taken and every repayment applied after ``T`` (by this process, an earlier one, or
+one that was killed) changed that state only in memory; what remains of it is the decision log
+and the repayment log. :func:`restore` replays the logged decisions and repayments whose
+**request time** is at or after ``T``, in the order the engine applied them (decisions by
+``decided_at``, repayments by ``received_at``: one strictly increasing clock of the engine, see
+``AuthorizationEngine._stamp``; at an equal time a repayment first, then by id: ADR 0021),
+interleaved with the labels in the order they were received (``received_at``), and applies to the engine exactly the state changes the live engine made
 (``AuthorizationEngine._purchase`` / ``_return`` / ``add_label``; the debit of an approved
 purchase and an applied reversal through the same ``_debit`` / ``_reverse`` the live decision
 calls). ``from_dataset`` calls it. Only those rows are read: the log's indexed ``request_ts``
@@ -26,6 +28,9 @@ What is restored:
   ``available_credit_fen`` (as logged) and ``temp_credit_fen``; a purchase declined for an unknown
   card feeds nothing (as live). Only when ``from_dataset`` bootstrapped the features itself
   (``features=True`` here): features passed in by a caller are the caller's state.
+- **repayments** (``repayment_log``, ``AuthorizationEngine.repay``): the balance goes down by the
+  amount, the ``repayments`` feature event the live engine fed is fed again, and the
+  ``repayment_id`` counts as logged (a retry is answered, not applied twice).
 - **labels** (``decision_labels``) of replayed decisions: ``features.update(label,
   "fraud_labels")`` at their place in the stream (label-delayed features).
 - **idempotency**: replayed ``auth_id``\\ s count as logged even when older than
@@ -33,16 +38,16 @@ What is restored:
 
 What is not restored:
 
-- decisions with a request time before ``T`` (the dataset is the truth for them);
+- decisions and repayments with a request time before ``T`` (the dataset is the truth for them);
 - what was never committed: after ``kill -9`` the last ``flush_ms`` (+ one batch) of decisions
   are lost with their state changes (ADR 0005); a retry of such an ``auth_id`` is decided again;
-- repayments given to ``apply_repayment`` (not logged: they return with the next dataset);
 - the process counters of ``health()`` (``decisions``, ``by_action``, ...): this process only;
 - the idempotency *cache* of decisions (answered from the log on demand, as before).
 
 Logged outcomes are applied, never re-decided: a model or rule change between two runs does not
 rewrite history, and restoring is a plain loop (no scoring). The replay checks itself: where the
-restored account's open-to-buy differs from the ``available_credit_fen`` the decision logged, or
+restored account's open-to-buy differs from the ``available_credit_fen`` the decision logged (the
+open-to-buy before a logged repayment), or
 a logged outcome contradicts the restored state (an approved purchase on a card the dataset does
 not know, a reversal applied live whose original is not in the cache), it is counted in
 ``mismatches`` (the decision's logged outcome is applied all the same). A row whose request
@@ -92,7 +97,12 @@ from sqlalchemy import func, or_, select
 from cardmind.decisions.smart_credit import CreditOffer
 from cardmind.decisions.types import AuthorizationRequest
 from cardmind.decisions.types import to_shanghai as _aware  # naive: Asia/Shanghai (SQLite)
-from cardmind.storage.decision_log import DecisionLabelRow, DecisionLogRow, TempCreditGrantRow
+from cardmind.storage.decision_log import (
+    DecisionLabelRow,
+    DecisionLogRow,
+    RepaymentLogRow,
+    TempCreditGrantRow,
+)
 
 if TYPE_CHECKING:
     from cardmind.decisions.authorize import AuthorizationEngine
@@ -123,9 +133,12 @@ class RestoreReport:
     purchases: int = 0
     returns: int = 0
     labels: int = 0
+    repayments: int = 0
+    repaid_fen: int = 0
     temp_credit_grants: int = 0
     features: bool = True
     older: int = 0  # logged decisions before ``since`` (the dataset holds them)
+    older_repayments: int = 0  # logged repayments before ``since``
     skipped: int = 0  # unreadable rows
     partial: int = 0  # requests whose required fields were completed from the columns
     mismatches: int = 0  # logged outcome vs restored state (see the module docstring)
@@ -145,7 +158,8 @@ class RestoreReport:
         """One log line."""
         text = (f"restored {self.decisions:,} decisions ({self.purchases:,} purchases, "
                 f"{self.returns:,} reversals/refunds, {self.temp_credit_grants:,} temp-credit "
-                f"grants) and {self.labels:,} labels logged after {self.since} in "
+                f"grants), {self.repayments:,} repayments and {self.labels:,} labels logged "
+                f"after {self.since} in "
                 f"{self.seconds:.2f} s ({self.per_second:,.0f} decisions/s)")
         if not self.features:
             text += "; online features not replayed (supplied by the caller)"
@@ -160,8 +174,9 @@ class RestoreReport:
 
 def restore(engine: AuthorizationEngine, since: datetime | None, *,
             features: bool = True) -> RestoreReport:
-    """Replay into ``engine`` every logged decision whose request time is at or after ``since``
-    (None: every logged decision), and the labels of those decisions; see the module docstring.
+    """Replay into ``engine`` every logged decision and repayment whose request time is at or
+    after ``since`` (None: all of them), and the labels of those decisions; see the module
+    docstring.
 
     Call it once, on an engine whose state is as of ``since`` and that has not decided yet."""
     t0 = time.perf_counter()
@@ -172,8 +187,28 @@ def restore(engine: AuthorizationEngine, since: datetime | None, *,
     engine.flush()
     grants = _grant_rows(db)
     labels = _label_rows(db)
+    repayments = _repayment_rows(db, since, report)
     replayed: set[str] = set()
     pending: list[tuple[datetime, int, dict[str, Any]]] = []  # labels of replayed decisions
+    r = 0  # next repayment
+
+    def before(at: datetime | None) -> None:
+        """Apply the repayments and labels stamped at or before ``at`` (None: all), in time
+        order (at an equal time a repayment first)."""
+        nonlocal r
+        while True:
+            rep_at = repayments[r][0] if r < len(repayments) else None
+            lab_at = pending[0][0] if pending else None
+            if rep_at is not None and (at is None or rep_at <= at) and (
+                    lab_at is None or rep_at <= lab_at):
+                _repayment(engine, repayments[r][1], report, features)
+                r += 1
+            elif lab_at is not None and (at is None or lab_at <= at):
+                _label(engine, heapq.heappop(pending)[2], report, features)
+            else:
+                return
+
+    latest = repayments[-1][0] if repayments else None  # the latest stamp replayed
     t = DecisionLogRow
     stmt = (select(t.auth_id, t.decided_at, t.card_token, t.merchant_id, t.message_type,
                    t.amount_fen, t.action, t.response_code, t.temp_credit_fen, t.request_json,
@@ -187,8 +222,8 @@ def restore(engine: AuthorizationEngine, since: datetime | None, *,
         result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(stmt)
         for row in result:
             decided_at = _aware(row.decided_at)
-            while pending and pending[0][0] <= decided_at:
-                _label(engine, heapq.heappop(pending)[2], report, features)
+            before(decided_at)
+            latest = decided_at if latest is None else max(latest, decided_at)
             req = _request(row, report)
             if req is None:
                 continue
@@ -199,11 +234,12 @@ def restore(engine: AuthorizationEngine, since: datetime | None, *,
             replayed.add(row.auth_id)
             for received_at, seq, label in labels.get(row.auth_id, ()):
                 heapq.heappush(pending, (received_at, seq, label))
-    while pending:
-        _label(engine, heapq.heappop(pending)[2], report, features)
+    before(None)
     engine._logged.update(replayed)
+    if latest is not None:  # the engine's next stamps come after what it replayed
+        engine._last_at = max(engine._last_at, latest)
     report.seconds = time.perf_counter() - t0
-    if report.decisions or report.labels:
+    if report.decisions or report.labels or report.repayments:
         _log.info("%s", report.summary())
     return report
 
@@ -215,6 +251,21 @@ def _grant_rows(db: Any) -> dict[str, tuple[int, datetime]]:
         rows = conn.execute(select(TempCreditGrantRow.auth_id, TempCreditGrantRow.amount_fen,
                                    TempCreditGrantRow.expires_at)).all()
     return {a: (int(amount), _aware(exp)) for a, amount, exp in rows}
+
+
+def _repayment_rows(db: Any, since: datetime | None, report: RestoreReport
+                    ) -> list[tuple[datetime, dict[str, Any]]]:
+    """The logged repayments to replay (request time at or after ``since``) as ``(received_at,
+    columns)``, in the order the engine applied them (then by id); the others are counted."""
+    t = RepaymentLogRow.__table__
+    stmt = select(t).order_by(t.c.received_at, t.c.repayment_id)
+    with db.connect() as conn:
+        if since is not None:
+            report.older_repayments = conn.execute(
+                select(func.count()).select_from(t).where(t.c.ts < since)).scalar_one()
+            stmt = stmt.where(t.c.ts >= since)
+        rows = conn.execute(stmt).mappings().all()
+    return [(_aware(row["received_at"]), dict(row)) for row in rows]
 
 
 def _label_rows(db: Any) -> dict[str, list[tuple[datetime, int, dict[str, Any]]]]:
@@ -361,6 +412,34 @@ def _apply(engine: AuthorizationEngine, req: dict[str, Any], row: Any, d: dict[s
         req.update(outcome)
         try:
             engine.features.update(req, "authorizations")
+        except Exception:
+            report.feature_errors += 1
+
+
+def _repayment(engine: AuthorizationEngine, row: dict[str, Any], report: RestoreReport,
+               features: bool) -> None:
+    """A logged repayment, as ``AuthorizationEngine.repay`` applied it."""
+    from cardmind.decisions.authorize import repayment_event
+
+    report.repayments += 1
+    card, amount, ts = row["card_token"], int(row["amount_fen"]), _aware(row["ts"])
+    engine._logged_repayments.add(row["repayment_id"])
+    acct = engine.accounts.get(card)
+    if acct is None:  # live: an unknown card is refused, never logged
+        report.mismatches += 1
+        return
+    if acct.available_fen(ts) != row["available_before_fen"]:
+        report.mismatches += 1
+    report.repaid_fen += amount
+    engine.accounts.credit(card, amount)
+    if features:
+        event = repayment_event({
+            "repayment_id": row["repayment_id"], "card_token": card,
+            "customer_id": row["customer_id"], "ts": ts, "amount_fen": amount,
+            "channel": row["channel"], "payer_is_cardholder": bool(row["payer_is_cardholder"]),
+        }, acct.customer_id)
+        try:
+            engine.features.update(event, "repayments")
         except Exception:
             report.feature_errors += 1
 
