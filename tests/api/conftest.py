@@ -1,7 +1,7 @@
 """Fixtures of the HTTP API tests: keys per role and an app over an in-memory test engine.
 
 ``FakeEngine`` implements the engine interface the API relies on (decide, get_decision, add_label,
-lists, rules, health, close) with trivial in-memory logic. It lives in the tests only; the real
+repay, lists, rules, health, close) with trivial in-memory logic. It lives in the tests only; the real
 engine is ``cardmind.decisions.AuthorizationEngine``.
 """
 
@@ -17,7 +17,15 @@ from fastapi.testclient import TestClient
 
 from cardmind.api import create_app
 from cardmind.api.security import KeyStore, parse_env_keys
-from cardmind.decisions.types import Decision, Label, ListEntry, Reason, RulesInfo
+from cardmind.decisions.types import (
+    Decision,
+    Label,
+    ListEntry,
+    Reason,
+    RepaymentRequest,
+    RepaymentResult,
+    RulesInfo,
+)
 from cardmind.errors import InvalidInput
 from cardmind.units import TZ
 
@@ -40,6 +48,14 @@ GOOD_REQUEST: dict[str, Any] = {
     "mcc": "5411",
     "channel": "pos_chip",
     "city": "Shanghai",
+}
+
+GOOD_REPAYMENT: dict[str, Any] = {
+    "repayment_id": "R1",
+    "card_token": KNOWN_CARD,
+    "ts": "2026-03-05T09:30:00+08:00",
+    "amount_fen": 50_000,
+    "channel": "mobile_banking",
 }
 
 RULES_TEXT = "version: '1'\nrules:\n  - name: big_amount\n    when: amount_fen > 1000000\n    action: CHALLENGE\n"
@@ -158,6 +174,14 @@ class FakeEngine:
         if label.auth_id not in self.decisions:
             raise InvalidInput(f"label: unknown auth_id {label.auth_id!r}")
         self.labels.append(label)
+
+    def repay(self, request: RepaymentRequest) -> RepaymentResult:
+        if request.card_token != KNOWN_CARD:
+            raise InvalidInput(f"repayment: unknown card token {request.card_token!r}")
+        return RepaymentResult(
+            repayment_id=request.repayment_id, card_token=request.card_token,
+            amount_fen=request.amount_fen, balance_fen=0, available_credit_before_fen=0,
+            available_credit_fen=request.amount_fen, received_at=datetime.now(TZ))
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "rules_version": self.rules.info.version, "secret": "x"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.api.conftest import GOOD_REQUEST, KEYS, headers
+from tests.api.conftest import GOOD_REPAYMENT, GOOD_REQUEST, KEYS, headers
 
 from cardmind.api.security import (
     KeyStore,
@@ -21,6 +21,7 @@ from cardmind.storage.base import make_engine
 # (method, path, json, roles allowed besides admin)
 ENDPOINTS = [
     ("post", "/v1/authorizations", GOOD_REQUEST, {"scoring"}),
+    ("post", "/v1/repayments", GOOD_REPAYMENT, {"scoring"}),
     ("get", "/v1/decisions/A1", None, {"analyst"}),
     (
         "post",

@@ -40,6 +40,7 @@ ROUTERS: tuple[str, ...] = (
     "authorizations",
     "decisions",
     "labels",
+    "repayments",
     "lists",
     "rules",
     "applications",
