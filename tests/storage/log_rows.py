@@ -31,11 +31,22 @@ def grant_row(auth_id: str) -> dict:
             "fraud_score": 0.01, "card_cap_fen": 100_000, "portfolio_used_fen": 7}
 
 
+def repayment_row(repayment_id: str) -> dict:
+    """Every column of a ``repayment_log`` row, with the value types ``repay`` gives them."""
+    return {"repayment_id": repayment_id,
+            "received_at": datetime(2026, 1, 2, 8, 0, 0, 654321, tzinfo=TZ),
+            "card_token": "c", "customer_id": "u", "amount_fen": 10**11,
+            "channel": "third_party_app", "payer_is_cardholder": False,
+            "available_before_fen": -5, "available_after_fen": 10**11 - 5,
+            "balance_after_fen": 7, "temp_credit_fen": 0,
+            "ts": datetime(2026, 1, 2, 7, 59, 59, tzinfo=TZ)}
+
+
 def stored(engine) -> dict:
     """Every stored value as the driver returns it, per table."""
     with engine.connect() as conn:
         return {t: conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY 1").all()
-                for t in ("decision_log", "temp_credit_grants")}
+                for t in ("decision_log", "temp_credit_grants", "repayment_log")}
 
 
 #: Requests as logged before ``request_ts`` existed, and the request time each must get.
@@ -67,7 +78,7 @@ def check_upgrade_fills_request_ts(url: str) -> None:
             {k: v for k, v in {**row(a), "request_json": js}.items() if k in old}
             for a, (js, _) in OLD_REQUESTS.items()])
     migrations.upgrade(url)
-    assert migrations.current(url) == "0002_decision_log_request_ts"
+    assert migrations.current(url) == "0003_repayment_log"
     t = DecisionLogRow.__table__
     with engine.connect() as conn:
         got = dict(conn.execute(select(t.c.auth_id, t.c.request_ts)).all())

@@ -15,6 +15,7 @@ from cardmind.storage.decision_log import (
     COLUMNS,
     DecisionLogRow,
     DecisionLogWriter,
+    RepaymentLogRow,
     TempCreditGrantRow,
     load_decision_json,
     log_engine,
@@ -26,6 +27,7 @@ _spec = importlib.util.spec_from_file_location("log_rows", Path(__file__).with_n
 log_rows = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(log_rows)
 row, full_row, grant_row, stored = log_rows.row, log_rows.full_row, log_rows.grant_row, log_rows.stored
+repayment_row = log_rows.repayment_row
 
 
 
@@ -123,6 +125,8 @@ def test_driver_inserts_store_what_sqlalchemy_core_stores(engine, tmp_path):
     w.put("decision_log", full_row("a1"))
     w.put("decision_log", row("a2"))  # absent optional columns are NULL
     w.put("temp_credit_grants", grant_row("a1"))
+    w.put("repayment_log", repayment_row("r1"))
+    w.put("repayment_log", {**repayment_row("r1"), "amount_fen": 1})  # a logged id: ignored
     w.close()
     core = log_engine(f"sqlite:///{tmp_path / 'core.db'}")
     create_all(core)
@@ -131,8 +135,9 @@ def test_driver_inserts_store_what_sqlalchemy_core_stores(engine, tmp_path):
                      [full_row("a1"), {**row("a2"), "fraud_score": None, "cashout_score": None,
                                        "model_version": None, "standin_reason": None, "request_ts": None}])
         conn.execute(TempCreditGrantRow.__table__.insert(), [grant_row("a1")])
+        conn.execute(RepaymentLogRow.__table__.insert(), [repayment_row("r1")])
     assert stored(engine) == stored(core)
-    assert len(stored(engine)["decision_log"]) == 2
+    assert len(stored(engine)["decision_log"]) == 2 and len(stored(engine)["repayment_log"]) == 1
 
 
 def test_tuple_rows_store_what_dict_rows_store(engine, tmp_path):

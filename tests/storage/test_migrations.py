@@ -15,7 +15,7 @@ _spec = importlib.util.spec_from_file_location("log_rows", Path(__file__).with_n
 log_rows = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(log_rows)
 
-TABLES = ("decision_log", "temp_credit_grants", "decision_labels", "list_entries")
+TABLES = ("decision_log", "temp_credit_grants", "decision_labels", "list_entries", "repayment_log")
 
 
 def _shape(insp, table):
@@ -29,7 +29,7 @@ def test_upgrade_matches_the_models_and_downgrade_removes(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'mig.db'}"
     migrations.upgrade(url)
-    assert migrations.current(url) == "0002_decision_log_request_ts"
+    assert migrations.current(url) == "0003_repayment_log"
     ref = create_engine(f"sqlite:///{tmp_path / 'ref.db'}")
     Base.metadata.create_all(ref, tables=[Base.metadata.tables[t] for t in TABLES])
     got, want = inspect(create_engine(url)), inspect(ref)
@@ -67,5 +67,40 @@ def test_create_all_upgrades_a_log_created_before_request_ts(tmp_path):
     Base.metadata.create_all(ref, tables=[t])
     assert _shape(inspect(engine), "decision_log") == _shape(inspect(ref), "decision_log")
     migrations.upgrade(url)
-    assert migrations.current(url) == "0002_decision_log_request_ts"
+    assert migrations.current(url) == "0003_repayment_log"
     assert _shape(inspect(engine), "decision_log") == _shape(inspect(ref), "decision_log")
+
+
+def test_repayment_log_migrates_up_and_down_and_create_all_makes_it_on_an_older_file(tmp_path):
+    """0003 adds ``repayment_log`` as the model declares it and its downgrade removes only it; a
+    file at 0002 gets the table from ``create_all`` (every engine's start), after which
+    migrating to the head changes nothing and keeps the rows."""
+    import cardmind.storage.tables  # noqa: F401
+    from cardmind.storage.decision_log import RepaymentLogRow
+
+    ref = create_engine(f"sqlite:///{tmp_path / 'ref.db'}")
+    Base.metadata.create_all(ref, tables=[RepaymentLogRow.__table__])
+    want = _shape(inspect(ref), "repayment_log")
+    url = f"sqlite:///{tmp_path / 'mig.db'}"
+    migrations.upgrade(url)
+    assert _shape(inspect(create_engine(url)), "repayment_log") == want
+    migrations.downgrade(url, "0002_decision_log_request_ts")
+    names = set(inspect(create_engine(url)).get_table_names())
+    assert "repayment_log" not in names and {"decision_log", "temp_credit_grants"} <= names
+    migrations.upgrade(url)
+    assert _shape(inspect(create_engine(url)), "repayment_log") == want
+
+    old = f"sqlite:///{tmp_path / 'old.db'}"
+    migrations.upgrade(old, "0002_decision_log_request_ts")
+    engine = log_engine(old)
+    create_all(engine)
+    assert _shape(inspect(engine), "repayment_log") == want
+    w = DecisionLogWriter(engine, flush_ms=5)
+    w.put("repayment_log", log_rows.repayment_row("r1"))
+    w.close()
+    assert w.committed == 1 and w.bad_rows == w.failures == 0
+    migrations.upgrade(old)
+    assert migrations.current(old) == "0003_repayment_log"
+    with engine.connect() as conn:
+        got = conn.execute(select(RepaymentLogRow.repayment_id)).scalars().all()
+    assert got == ["r1"] and _shape(inspect(engine), "repayment_log") == want

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
 from cardmind.decisions.types import AuthorizationRequest, ListEntry
@@ -53,7 +53,15 @@ def test_migrations_on_postgres(pg_url):
     from cardmind.storage import migrations
 
     migrations.upgrade(pg_url)
-    assert migrations.current(pg_url) == "0002_decision_log_request_ts"
+    assert migrations.current(pg_url) == "0003_repayment_log"
+    engine = create_engine(pg_url)
+    assert "repayment_log" in inspect(engine).get_table_names()
+    migrations.downgrade(pg_url, "0002_decision_log_request_ts")
+    assert "repayment_log" not in inspect(engine).get_table_names()
+    assert "decision_log" in inspect(engine).get_table_names()
+    migrations.upgrade(pg_url)
+    assert "repayment_log" in inspect(engine).get_table_names()
+    engine.dispose()
     migrations.downgrade(pg_url)
 
 
@@ -72,6 +80,7 @@ def test_log_writer_on_postgres_stores_what_core_stores_and_skips_bad_rows(pg_ur
     from cardmind.storage.decision_log import (
         DecisionLogRow,
         DecisionLogWriter,
+        RepaymentLogRow,
         TempCreditGrantRow,
         log_engine,
     )
@@ -88,6 +97,7 @@ def test_log_writer_on_postgres_stores_what_core_stores_and_skips_bad_rows(pg_ur
     assert w._raw is not None  # psycopg's executemany, not SQLAlchemy Core per row
     w.put("decision_log", full_row("a1"))
     w.put("temp_credit_grants", grant_row("a1"))
+    w.put("repayment_log", rows.repayment_row("r1"))
     w.flush()
     w.put("decision_log", full_row("a1"))  # a retried auth_id: ignored
     w.put("decision_log", {**row("a2"), "action": None})  # refused (NOT NULL): counted
@@ -99,10 +109,13 @@ def test_log_writer_on_postgres_stores_what_core_stores_and_skips_bad_rows(pg_ur
     with engine.begin() as conn:
         conn.execute(delete(DecisionLogRow.__table__))
         conn.execute(delete(TempCreditGrantRow.__table__))
+        conn.execute(delete(RepaymentLogRow.__table__))
         conn.execute(DecisionLogRow.__table__.insert(), [full_row("a1")])
         conn.execute(DecisionLogRow.__table__.insert(), [
             {**row("a3"), "fraud_score": None, "cashout_score": None, "model_version": None,
              "standin_reason": None}])
         conn.execute(TempCreditGrantRow.__table__.insert(), [grant_row("a1")])
+        conn.execute(RepaymentLogRow.__table__.insert(), [rows.repayment_row("r1")])
+    assert len(via_writer["repayment_log"]) == 1
     assert stored(engine) == via_writer
     engine.dispose()
