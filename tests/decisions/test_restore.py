@@ -25,7 +25,7 @@ from cardmind.decisions.replay import _REQUEST_FIELDS
 from cardmind.decisions.smart_credit import SmartCredit
 from cardmind.decisions.types import AuthorizationRequest, Label, RepaymentRequest
 from cardmind.settings import get_settings
-from cardmind.storage.decision_log import DecisionLogRow, RepaymentLogRow, TempCreditGrantRow
+from cardmind.storage.decision_log import DecisionLogRow, TempCreditGrantRow
 
 #: Catalog features the test model reads: velocity, returns, customer, device, label-delayed and
 #: repayment (spending since the latest repayment reads both the repayments and the purchases).
