@@ -11,7 +11,13 @@ Traffic (``--traffic``):
 - ``replay`` (default): the dataset's simulated purchases (cards, merchants, terminals, devices,
   amounts, channels, cities), sent in time order with their time shifted past the history the
   cardmind server bootstrapped from, so each card buys at its simulated pace (~0.3 purchases a
-  day); each sweep point sends its own segment of the stream, the same for both stacks;
+  day); each sweep point sends its own segment of the stream, the same for both stacks. The
+  dataset's repayments are interleaved at their time as ``POST /v1/repayments`` (``--repayments
+  off``: purchases only, as before 2026-11-25, when nothing repaid the cards and later passes
+  declined more and more for lack of credit), sent to both stacks so that both serve the same
+  requests: cardmind applies them (credit freed, repayment features, repayment log); the
+  conventional stack, which keeps no credit state, validates them and commits an INSERT to its
+  SQLite log, as its authorizations do;
 - ``uniform`` (the original traffic): random cards, amounts of 1-5,000 CNY and times within one
   hour of 2026-03-01, two months before the end of that history: each card makes ~44 purchases a
   minute of event time, about half the decisions are over-limit declines, and most updates of the
@@ -30,6 +36,7 @@ Usage::
     python bench/authorize_http.py            # full sweep (1-32 connections), ~2 minutes
     python bench/authorize_http.py --quick    # 3 sweep points, 2 s each
     python bench/authorize_http.py --traffic uniform   # the original traffic
+    python bench/authorize_http.py --repayments off    # replayed purchases without repayments
 
 Prints a table and writes ``bench/results/authorize_http.json``. Needs ``wrk`` (apt) and Redis.
 """
@@ -79,6 +86,17 @@ class ConventionalRequest(BaseModel):
     city: str
 
 
+class ConventionalRepayment(BaseModel):
+    """The repayment body as a typical service would declare it."""
+
+    repayment_id: str
+    card_token: str
+    ts: str
+    amount_fen: int
+    channel: str
+    payer_is_cardholder: bool = True
+
+
 def conventional_app():  # type: ignore[no-untyped-def]
     """The conventional stack: FastAPI + Redis hash + LightGBM Python API + synchronous SQLite.
 
@@ -112,6 +130,10 @@ def conventional_app():  # type: ignore[no-untyped-def]
         "CREATE TABLE IF NOT EXISTS decision_log (auth_id TEXT PRIMARY KEY, card_token TEXT, "
         "amount_fen INTEGER, score REAL, action TEXT, request TEXT, ts REAL)"
     )
+    db().execute(
+        "CREATE TABLE IF NOT EXISTS repayment_log (repayment_id TEXT PRIMARY KEY, "
+        "card_token TEXT, amount_fen INTEGER, request TEXT, ts REAL)"
+    )
 
     app = FastAPI()
     r = redis.Redis(connection_pool=pool)
@@ -139,6 +161,16 @@ def conventional_app():  # type: ignore[no-untyped-def]
         )
         conn.commit()
         return {"auth_id": req.auth_id, "action": action, "fraud_score": score}
+
+    @app.post("/v1/repayments")
+    def repay(req: ConventionalRepayment) -> dict[str, Any]:
+        conn = db()
+        conn.execute(
+            "INSERT OR IGNORE INTO repayment_log VALUES (?,?,?,?,?)",
+            (req.repayment_id, req.card_token, req.amount_fen, req.model_dump_json(), time.time()),
+        )
+        conn.commit()
+        return {"repayment_id": req.repayment_id, "status": "applied"}
 
     return app
 
@@ -181,17 +213,19 @@ LUA = textwrap.dedent(
 )
 
 
-# Replayed traffic: the simulated purchases (one tab-separated line each, in time order) are sent
-# in order from position ``start``; pass k over the file is shifted k + 1 spans forward in time,
-# so that event time only moves forward and starts after the history the server bootstrapped.
+# Replayed traffic: the simulated purchases and repayments (one tab-separated line each, in time
+# order; the first field says which) are sent in order from position ``start``; pass k over the
+# file is shifted k + 1 spans forward in time, so that event time only moves forward and starts
+# after the history the server bootstrapped. A repayment line holds card, channel, payer flag and
+# amount in the purchase's card, merchant, terminal and amount fields.
 REPLAY_LUA = textwrap.dedent(
     """
     local rows = {}
     for line in io.lines("%(file)s") do
-      local c, m, t, d, a, mcc, ch, city, cb, ts = line:match(
-        "^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$")
+      local k, c, m, t, d, a, mcc, ch, city, cb, ts = line:match(
+        "^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$")
       if d ~= "" then d = ',"device_id":"' .. d .. '"' end
-      rows[#rows + 1] = {c, m, t, d, tonumber(a), mcc, ch, city, cb, tonumber(ts)}
+      rows[#rows + 1] = {c, m, t, d, tonumber(a), mcc, ch, city, cb, tonumber(ts), k}
     end
     local n = #rows
     local span = %(span)d
@@ -201,6 +235,15 @@ REPLAY_LUA = textwrap.dedent(
       local pass = (counter - i) / n
       local r = rows[i + 1]
       local ts = os.date("!%%Y-%%m-%%dT%%H:%%M:%%S+08:00", r[10] + span * (pass + 1) + 8 * 3600)
+      if r[11] == "R" then
+        local body = string.format(
+          '{"repayment_id":"%(run)s-%%d","card_token":"%%s","ts":"%%s","amount_fen":%%d,' ..
+          '"channel":"%%s","payer_is_cardholder":%%s}',
+          counter, r[1], ts, r[5], r[2], r[3])
+        counter = counter + 1
+        return wrk.format("POST", "/v1/repayments",
+          {["Content-Type"] = "application/json", ["X-API-Key"] = "%(key)s"}, body)
+      end
       local body = string.format(
         '{"auth_id":"%(run)s-%%d","card_token":"%%s","merchant_id":"%%s","terminal_id":"%%s"' ..
         '%%s,"ts":"%%s","amount_fen":%%d,"mcc":"%%s","channel":"%%s","city":"%%s",' ..
@@ -215,27 +258,33 @@ REPLAY_LUA = textwrap.dedent(
 
 
 class Replay:
-    """The simulated purchases of ``data`` as replayed traffic (written once to a TSV file)."""
+    """The simulated purchases of ``data`` as replayed traffic, with its repayments between them
+    when ``repayments`` (written once to a TSV file, in time order)."""
 
-    def __init__(self, data: Path, work: Path) -> None:
+    def __init__(self, data: Path, work: Path, *, repayments: bool = True) -> None:
         import duckdb
 
-        rows = duckdb.sql(
-            f"""SELECT card_token, merchant_id, terminal_id, coalesce(device_id, ''), amount_fen,
-                       mcc, channel, city, cross_border, epoch(ts)::BIGINT
+        purchases = f"""SELECT 'A', card_token, merchant_id, terminal_id, coalesce(device_id, ''),
+                       amount_fen, mcc, channel, city, cross_border, epoch(ts)::BIGINT AS t,
+                       ts, auth_id AS id
                 FROM read_parquet('{data}/authorizations/*.parquet')
-                WHERE message_type = 'purchase' ORDER BY ts, auth_id"""
-        ).fetchall()
+                WHERE message_type = 'purchase'"""
+        repaid = f"""SELECT 'R', card_token, channel, payer_is_cardholder::VARCHAR, '', amount_fen,
+                       '', '', '', false, epoch(ts)::BIGINT, ts, repayment_id
+                FROM read_parquet('{data}/repayments/*.parquet')"""
+        sql = f"{purchases} UNION ALL {repaid}" if repayments else purchases
+        rows = [r[:11] for r in duckdb.sql(f"{sql} ORDER BY ts, id").fetchall()]
         self.file = work / "replay.tsv"
         self.file.write_text(
             "".join(
-                "\t".join([*map(str, r[:8]), "true" if r[8] else "false", str(r[9])]) + "\n"
+                "\t".join([*map(str, r[:9]), "true" if r[9] else "false", str(r[10])]) + "\n"
                 for r in rows
             )
         )
-        self.n = len(rows)
-        self.cards = len({r[0] for r in rows})
-        first, last = rows[0][9], rows[-1][9]
+        self.n = sum(r[0] == "A" for r in rows)
+        self.repayments = len(rows) - self.n
+        self.cards = len({r[1] for r in rows if r[0] == "A"})
+        first, last = rows[0][10], rows[-1][10]
         self.span = (last - first) // 86400 * 86400 + 86400  # whole days, > the history
         self.days = (last - first) / 86400
 
@@ -427,13 +476,17 @@ def clear_redis() -> None:
 
 
 def scrape(port: int) -> dict[str, float]:
-    """Decision counts by action, the stand-in count, and the engine's and the server's mean
-    latency per authorization from cardmind's /metrics."""
+    """Decision counts by action, the stand-in count, repayments answered (200) and refused, and
+    the engine's and the server's mean latency per authorization from cardmind's /metrics."""
     out: dict[str, float] = {}
     for line in httpx.get(f"http://{HOST}:{port}/metrics", timeout=5).text.splitlines():
         if line.startswith("cardmind_decisions_total{"):
             action = line.split('action="')[1].split('"')[0]
             out[action] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith('cardmind_http_requests_total{method="POST",route="/v1/repayments"'):
+            status = line.split('status="')[1].split('"')[0]
+            key = "repayments_applied" if status == "200" else "repayments_refused"
+            out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
         elif line.startswith("cardmind_standin_total "):
             out["standin"] = float(line.rsplit(" ", 1)[1])
         elif line.startswith(
@@ -480,6 +533,13 @@ def main() -> None:
         help="replay: the simulated purchases in time order, after the bootstrapped history; "
         "uniform: the original traffic (random cards, amounts and times within one hour)",
     )
+    ap.add_argument(
+        "--repayments",
+        choices=("on", "off"),
+        default="on",
+        help="replay traffic: send the dataset's repayments between the purchases, at their "
+        "time, as POST /v1/repayments to both stacks (off: purchases only)",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed (apt-get install wrk)")
@@ -499,7 +559,9 @@ def main() -> None:
     model_file, features, version = production_model(home)
     cards = card_tokens(data, 2000)
     print(f"model fraud {version}: {len(features)} features; {len(cards)} cards", flush=True)
-    replay = Replay(data, work) if args.traffic == "replay" else None
+    replay = (
+        Replay(data, work, repayments=args.repayments == "on") if args.traffic == "replay" else None
+    )
     if replay is not None:
         print(
             f"traffic: {replay.n:,} simulated purchases of {replay.cards} cards over "
@@ -507,6 +569,18 @@ def main() -> None:
             f"(~{replay.n / replay.cards / replay.days:.2f} purchases per card per day)",
             flush=True,
         )
+        if replay.repayments:
+            print(
+                f"         and their {replay.repayments:,} repayments "
+                f"({replay.repayments / (replay.n + replay.repayments):.1%} of the requests), "
+                "at their time, as POST /v1/repayments to both stacks: cardmind frees the "
+                "credit (engine.repay, logged); the conventional stack keeps no credit state "
+                "and commits an INSERT to its SQLite log. Latency and req/s count both kinds.",
+                flush=True,
+            )
+        else:
+            print("         no repayments sent (--repayments off): cards are never repaid",
+                  flush=True)
     else:
         print("traffic: uniform (random card, amount 1-5,000 CNY, time within one hour)", flush=True)
     # Each sweep point replays its own segment of the stream, the same for both stacks; the
@@ -612,6 +686,7 @@ def main() -> None:
     timing = {
         k: decisions.pop(k) for k in ("sum", "count", "http_sum", "http_count") if k in decisions
     }
+    repaid = {k: int(decisions.pop(k, 0)) for k in ("repayments_applied", "repayments_refused")}
     engine_ms = 1000 * timing.get("sum", 0.0) / max(timing.get("count", 0.0), 1.0)
     server_ms = 1000 * timing.get("http_sum", 0.0) / max(timing.get("http_count", 0.0), 1.0)
     total = sum(v for k, v in decisions.items() if k != "standin") or 1.0
@@ -643,6 +718,12 @@ def main() -> None:
         f"cardmind decisions by action: { {k: int(v) for k, v in decisions.items() if k != 'standin'} }; "
         f"stand-in share {decisions.get('standin', 0) / total:.1%}"
     )
+    approved = decisions.get("APPROVE", 0) + decisions.get("APPROVE_WITH_TEMP_CREDIT", 0)
+    print(
+        f"cardmind: {approved / total:.1%} of authorizations approved, "
+        f"{decisions.get('DECLINE', 0) / total:.1%} declined; repayments answered "
+        f"{repaid['repayments_applied']:,}, refused {repaid['repayments_refused']:,}"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {
         "bench": "authorize_http",
@@ -652,6 +733,8 @@ def main() -> None:
         "n_features": len(features),
         "n_cards": len(cards),
         "traffic": args.traffic,
+        "repayments_sent": args.traffic == "replay" and args.repayments == "on",
+        "cardmind_repayments": repaid,
         "cpu_count": os.cpu_count(),
         "load_average_1m": os.getloadavg()[0],
         "sweep": results,
