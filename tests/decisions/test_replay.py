@@ -72,6 +72,16 @@ def test_replay_without_model_runs_on_standin(tiny_dataset, tmp_path):
     r = replay(tiny_dataset, days=2, model=None,
                config=EngineConfig(db_url=f"sqlite:///{tmp_path / 'x.db'}"))
     assert r.standin == r.purchases > 0 and r.model_version is None
+    # the window's repayments went through engine.repay: every one applied and logged
+    from sqlalchemy import create_engine, func, select
+
+    from cardmind.storage.decision_log import RepaymentLogRow
+
+    db = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with db.connect() as conn:
+        logged = conn.execute(select(func.count()).select_from(RepaymentLogRow)).scalar_one()
+    db.dispose()
+    assert logged == r.repayments > 0 and r.repayments_refused == 0
 
 
 def test_replay_refuses_a_window_outside_the_data(tiny_dataset, tmp_path):
