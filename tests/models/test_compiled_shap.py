@@ -98,3 +98,78 @@ def test_a_tree_node_without_training_rows_cannot_be_explained():
     walk_only = {k: v for k, v in arrays.items() if k not in ("node_count", "leaf_count")}
     forest = CompiledForest(walk_only, sigmoid=1.0, num_feature=X.shape[1])
     assert not forest.explains and forest.predict_one(X[0]) == pytest.approx(b.predict(X[:1])[0])
+
+
+def _random_model(seed: int) -> tuple[lgb.Booster, np.ndarray]:
+    """A LightGBM model of random shape on random data with missing values, zeros, few-valued
+    features (repeated splits on one feature along a path) and random leaf sizes."""
+    rng = np.random.default_rng(seed)
+    n, p = int(rng.integers(300, 1500)), int(rng.integers(2, 25))
+    X = rng.normal(size=(n, p)) * rng.uniform(0.1, 10, size=p)
+    for j in range(p):
+        kind = rng.integers(4)
+        if kind == 1:
+            X[rng.random(n) < rng.uniform(0.05, 0.5), j] = np.nan
+        elif kind == 2:
+            X[rng.random(n) < rng.uniform(0.1, 0.6), j] = 0.0
+        elif kind == 3:
+            X[:, j] = rng.integers(0, int(rng.integers(2, 6)), n)
+    w = rng.normal(size=p)
+    y = (np.nan_to_num(X) @ w + rng.normal(size=n) * rng.uniform(0.1, 3) > 0).astype(int)
+    params = {
+        "objective": "binary", "verbose": -1, "num_threads": 1, "seed": seed,
+        "num_leaves": int(rng.choice([2, 3, 7, 15, 31, 63, 127])),
+        "max_depth": int(rng.choice([-1, -1, 3, 6, 12])),
+        "min_data_in_leaf": int(rng.choice([1, 2, 5, 20])),
+        "learning_rate": float(rng.uniform(0.05, 0.5)),
+        "zero_as_missing": bool(rng.random() < 0.3),
+        "use_missing": bool(rng.random() < 0.8),
+        "feature_fraction": float(rng.uniform(0.5, 1.0)),
+    }
+    if rng.random() < 0.4:
+        params.update(bagging_fraction=float(rng.uniform(0.3, 0.9)), bagging_freq=1)
+    b = lgb.train(params, lgb.Dataset(X, y), num_boost_round=int(rng.integers(1, 80)))
+    test = X[rng.choice(n, 60)].copy()
+    test[rng.random(test.shape) < 0.1] = np.nan
+    test[rng.random(test.shape) < 0.1] = 0.0
+    test[0] = np.nan
+    return b, test
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_planned_tree_shap_equals_lightgbm_and_the_general_kernel_on_random_models(seed):
+    """The planned kernel (treeshap.py) against LightGBM's pred_contrib and the general kernel
+    on random model shapes; SHAP values add up to the raw score."""
+    from cardmind.models.compiled import _shap_many
+
+    b, test = _random_model(seed)
+    forest = CompiledForest.from_booster(b)
+    assert forest._plan is not None  # at most 16 distinct features on a path here
+    ref = b.predict(test, pred_contrib=True, num_threads=1)
+    planned = forest.contributions(test)
+    general = _shap_many(np.ascontiguousarray(test), *forest._shap_args)
+    assert planned.shape == ref.shape
+    assert np.max(np.abs(planned - ref)) < 1e-9
+    assert np.max(np.abs(planned - general)) < 1e-9
+    for i in (0, 7, 31):
+        assert np.max(np.abs(forest.contributions_one(test[i]) - ref[i])) < 1e-9
+    raw = b.predict(test, raw_score=True, num_threads=1)
+    assert np.allclose(planned.sum(axis=1), raw, rtol=0, atol=1e-9)
+
+
+def test_paths_of_more_than_16_distinct_features_use_the_general_kernel():
+    """Eight quadrature points are exact up to 16 distinct features on a path; a deeper model
+    has no plan and is explained by the general kernel, still equal to LightGBM."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(6000, 30))
+    y = (np.sum(X > 0, axis=1) % 2).astype(int)  # parity: every split needs the others
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, "num_leaves": 400,
+                   "min_data_in_leaf": 1, "min_sum_hessian_in_leaf": 0.0, "max_depth": -1},
+                  lgb.Dataset(X, y), num_boost_round=4)
+    forest = CompiledForest.from_booster(b)
+    assert int(forest.arrays["tree_unique"].max()) > 16
+    assert forest._plan is None and forest.explains
+    test = X[:20]
+    ref = b.predict(test, pred_contrib=True, num_threads=1)
+    assert np.max(np.abs(forest.contributions(test) - ref)) < 1e-9
+    assert np.max(np.abs(forest.contributions_one(test[3]) - ref[3])) < 1e-9
