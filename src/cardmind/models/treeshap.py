@@ -1,4 +1,4 @@
-"""Planned tree SHAP: exact path-dependent SHAP values of one row in ~1/4 of the general kernel's time.
+"""Planned tree SHAP: exact path-dependent SHAP values of one row in ~1/5 of the general kernel's time.
 
 The same quantity as :func:`cardmind.models.compiled._shap` (LightGBM's ``pred_contrib``): for
 a leaf with value v whose path has zero fractions z_j and one fractions o_j, feature i gets
@@ -6,21 +6,25 @@ a leaf with value v whose path has zero fractions z_j and one fractions o_j, fea
 Gauss-Legendre quadrature. What changes is how the work is laid out (ADR 0021):
 
 - **a plan, built once per model**: the internal nodes of every tree in depth-first order, one
-  record each, with everything that does not depend on the row: the node's depth, its split,
-  the zero fraction of the edge into it (merged over earlier splits on the same feature), the
-  level of the nearest earlier edge on the same feature, and its leaf children folded into
-  three numbers. Only the one fractions (which child the row goes to) are left to the call;
+  record each, with everything that does not depend on the row: its parent, its split, the zero
+  fraction of the edge into it (merged over earlier splits on the same feature), the node whose
+  incoming edge is the nearest earlier split on the same feature, and its leaf children folded
+  into three numbers. Only the one fractions (which child the row goes to) are left to the call;
+- **two straight passes per tree** instead of a walk with a stack: each node has its own slot,
+  so the products along the paths are computed parents first and the sums over the leaves
+  children first (reverse depth-first order), with no branch on the tree's shape; the row's
+  decisions are arithmetic, not branches (mispredicted branches were a third of the time);
 - **one quadrature for the whole model**, on ``W = 8`` points (paths with at most 16 distinct
-  features; a model with longer ones uses the general kernel): the per-edge terms are then
-  vectors of 8 float64 that are added into one vector per feature, reduced with the quadrature
-  weights once at the end instead of once per edge;
+  features; a model with longer ones uses the general kernel): the per-edge terms are vectors
+  of 8 float64 added into one vector per feature, reduced with the quadrature weights once at
+  the end instead of once per edge;
 - **the vector steps are numba intrinsics** (three fused 8-wide operations on rows of one
   work array): numba's loops over the 8 points stayed scalar, because LLVM cannot prove that two
   rows of the work array do not overlap;
 - **a leaf costs nothing of its own**: its share of the edge above and of the sums carried up
   are folded into its parent's record (``A = sum v z``, the leaf values), and a second split on a
-  feature subtracts its subtree's sum from the earlier edge at once instead of keeping a second
-  stack of sums.
+  feature subtracts its subtree's sum from the earlier edge at once (the credit is linear)
+  instead of keeping a second set of sums.
 
 >>> import lightgbm as lgb, numpy as np
 >>> rng = np.random.default_rng(1)
@@ -51,7 +55,7 @@ W = 8
 _VEC = ir.VectorType(ir.DoubleType(), W)
 
 # Record columns of the plan (one row per internal node, depth-first).
-_I_DEPTH, _I_FEATURE, _I_SIDE, _I_UP_IN, _I_UP, _I_F_IN, _I_SPLIT = range(7)
+_I_PARENT, _I_FEATURE, _I_SIDE, _I_UP_IN, _I_UP, _I_F_IN, _I_SPLIT = range(7)
 _F_THRESHOLD, _F_Z_IN, _F_A, _F_V0, _F_V1 = range(5)
 
 
@@ -138,89 +142,75 @@ def _v_finish(typingctx, wk, s, s_parent, pa, ga, ra, pb, gb, rb):  # pragma: no
 
 
 @njit(cache=True)  # keeps the GIL, as the other one-row kernels (compiled.py)
-def _shap_planned(x, phi, starts, expected, ints, flts, t, tw, levels):  # pragma: no cover
+def _shap_planned(x, phi, starts, expected, ints, flts, t, tw, slots):  # pragma: no cover
     """Add the tree SHAP values of row ``x`` to ``phi`` (last element: the expected value).
 
-    Work rows (8 float64 each) of one array: 0 ``1 - t``, 1 ``t``, 2 ones (the ``1 / P`` of
-    "no earlier split on this feature"), then per level of the depth-first walk Q (the product
-    of the path's factors P = z (1 - t) + o t), S (the sum of v Q over the leaves below) and
-    R (``1 / P`` of the edge into the level), then one accumulator per feature. Level
-    ``levels`` of the scalar stacks is the "no earlier split" sentinel (o = 1, gain 0, R = 1).
+    Per tree, two passes over its internal nodes, each node with its own slot: in depth-first
+    order (a parent before its children) Q = the product of the path's factors
+    P = z (1 - t) + o t, R = 1 / P of the edge into the node, the row's child, and the leaf
+    children's share; then in the reverse order (children before their parent) the credit of
+    the edge into each node from S, the sum of v Q over the leaves below, which is handed to
+    the parent. Neither pass branches on the tree's shape or on the row's path. Work rows (8
+    float64 each) of one array: 0 ``1 - t``, 1 ``t``, 2 ones, then Q, S and R per slot, then
+    one accumulator per feature. Slot ``slots`` is the "no earlier split on this feature"
+    sentinel (o = 1, gain 0, R = ones).
     """
     nf = phi.shape[0] - 1
     QB = 3
-    SB = QB + levels
-    RB = SB + levels
-    FB = RB + levels
+    SB = QB + slots
+    RB = SB + slots
+    FB = RB + slots + 1
     raw = np.zeros((FB + nf + 1) * W)
     a0 = (-(raw.ctypes.data // 8)) % W  # rows on 64-byte boundaries
     wk = raw[a0:a0 + (FB + nf) * W]
     for m in range(W):
         wk[m] = 1.0 - t[m]
         wk[W + m] = t[m]
-        wk[2 * W + m] = 1.0
-    o_at = np.empty(levels + 1)  # one fraction of the edge into a level
-    gain = np.empty(levels + 1)  # o - z of that edge
-    r_row = np.empty(levels + 1, np.int64)  # its 1 / P row
-    f_in = np.empty(levels, np.int64)
-    f_at = np.empty(levels, np.int64)  # the split feature of the node at a level
-    up_at = np.empty(levels, np.int64)  # the level of the edge above it on that feature
-    hot = np.empty(levels, np.int64)  # the child the row goes to
-    o_at[levels] = 1.0
-    gain[levels] = 0.0
-    r_row[levels] = 2 * W
+        wk[(RB + slots) * W + m] = 1.0
+        wk[QB * W + m] = 1.0  # the root's Q
+    o_at = np.empty(slots + 1)  # one fraction of the edge into a node
+    gain = np.empty(slots + 1)  # o - z of that edge
+    hot = np.empty(slots, np.int64)  # the child the row goes to
+    o_at[slots] = 1.0
+    gain[slots] = 0.0
     base = 0.0
     for tree in range(starts.shape[0] - 1):
         base += expected[tree]
         s0 = starts[tree]
-        s1 = starts[tree + 1]
-        top = -1
-        for k in range(s0, s1 + 1):
-            d = ints[k, _I_DEPTH] if k < s1 else 0
-            while top >= d:  # the subtree at level top is done: credit the edge into it
-                if top > 0:
-                    up = up_at[top]
-                    _v_finish(wk, (SB + top) * W, (SB + top - 1) * W,
-                              (FB + f_in[top]) * W, gain[top], r_row[top],
-                              (FB + f_at[top]) * W, -gain[up], r_row[up])
-                top -= 1
-            if k == s1:
-                break
-            if d == 0:
-                for m in range(W):
-                    wk[QB * W + m] = 1.0
-            else:
+        n = starts[tree + 1] - s0
+        for j in range(n):  # parents first
+            k = s0 + j
+            if j > 0:
+                p = ints[k, _I_PARENT]
                 up = ints[k, _I_UP_IN]
-                o = o_at[up] * (ints[k, _I_SIDE] == hot[d - 1])
+                o = o_at[up] * (ints[k, _I_SIDE] == hot[p])
                 z = flts[k, _F_Z_IN]
-                _v_push(wk, (QB + d) * W, (QB + d - 1) * W, (RB + d) * W, r_row[up], z, o,
+                _v_push(wk, (QB + j) * W, (QB + p) * W, (RB + j) * W, (RB + up) * W, z, o,
                         0, W)
-                o_at[d] = o
-                gain[d] = o - z
-                r_row[d] = (RB + d) * W
-                f_in[d] = ints[k, _I_F_IN]
-            f = ints[k, _I_FEATURE]
+                o_at[j] = o
+                gain[j] = o - z
             split = ints[k, _I_SPLIT]
             mt = split & 3
-            v = x[f]
-            if np.isnan(v) and mt != 2:
+            v = x[ints[k, _I_FEATURE]]
+            nan = np.isnan(v)
+            if nan and mt != 2:
                 v = 0.0
-            if (mt == 1 and -_K_ZERO <= v <= _K_ZERO) or (mt == 2 and np.isnan(v)):
-                h = 0 if (split >> 2) & 1 else 1
-            elif v <= flts[k, _F_THRESHOLD]:
-                h = 0
-            else:
-                h = 1
-            hot[d] = h
-            up = ints[k, _I_UP]
-            f_at[d] = f
-            up_at[d] = up
+            h = 1 - np.int64(v <= flts[k, _F_THRESHOLD])  # no branch on the row's value
+            if (mt == 1 and -_K_ZERO <= v <= _K_ZERO) or (mt == 2 and nan):
+                h = 1 - ((split >> 2) & 1)
+            hot[j] = h
             # the leaf children: v (o - z) Q / P_up to f, v Q P / P_up to S (A = sum v z)
-            B = o_at[up] * (flts[k, _F_V0] if h == 0 else flts[k, _F_V1])
+            up = ints[k, _I_UP]
+            B = o_at[up] * flts[k, _F_V0 + h]
             A = flts[k, _F_A]
-            _v_leaves(wk, (QB + d) * W, r_row[up], (FB + f) * W, B - A, (SB + d) * W, A, B,
-                      0, W)
-            top = d
+            _v_leaves(wk, (QB + j) * W, (RB + up) * W, (FB + ints[k, _I_FEATURE]) * W, B - A,
+                      (SB + j) * W, A, B, 0, W)
+        for j in range(n - 1, 0, -1):  # children first: credit the edge into the node
+            k = s0 + j
+            up = ints[k, _I_UP]
+            _v_finish(wk, (SB + j) * W, (SB + ints[k, _I_PARENT]) * W,
+                      (FB + ints[k, _I_F_IN]) * W, gain[j], (RB + j) * W,
+                      (FB + ints[k, _I_FEATURE]) * W, -gain[up], (RB + up) * W)
     for f in range(nf):
         total = 0.0
         for m in range(W):
@@ -230,9 +220,9 @@ def _shap_planned(x, phi, starts, expected, ints, flts, t, tw, levels):  # pragm
 
 
 @njit(cache=True, nogil=True)
-def _shap_planned_many(X, out, starts, expected, ints, flts, t, tw, levels):  # pragma: no cover
+def _shap_planned_many(X, out, starts, expected, ints, flts, t, tw, slots):  # pragma: no cover
     for i in range(X.shape[0]):
-        _shap_planned(X[i], out[i], starts, expected, ints, flts, t, tw, levels)
+        _shap_planned(X[i], out[i], starts, expected, ints, flts, t, tw, slots)
 
 
 class ShapPlan:
@@ -243,8 +233,8 @@ class ShapPlan:
     """
 
     def __init__(self, starts: np.ndarray, expected: np.ndarray, ints: np.ndarray,
-                 flts: np.ndarray, t: np.ndarray, tw: np.ndarray, levels: int) -> None:
-        self.args = (starts, expected, ints, flts, t, tw, int(levels))
+                 flts: np.ndarray, t: np.ndarray, tw: np.ndarray, slots: int) -> None:
+        self.args = (starts, expected, ints, flts, t, tw, int(slots))
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ShapPlan | None:
@@ -268,42 +258,44 @@ class ShapPlan:
         ints: list[tuple[int, ...]] = []
         flts: list[tuple[float, ...]] = []
         starts = [0]
-        depth_max = 0
+        slots = 1
         for root in arrays["roots"]:
-            # (node, depth, side, edge feature, z of the edge, level of the edge above on
-            # that feature, {feature: (merged z, level of its latest edge)} of the path)
-            todo: list[tuple[int, int, int, int, float, int, dict[int, tuple[float, int]]]] = []
-            if root >= 0:
-                todo.append((int(root), 0, 0, -1, 1.0, -1, {}))
+            order: list[tuple[int, int, int]] = []  # (node, parent's slot, side), depth first
+            todo = [(int(root), -1, 0)] if root >= 0 else []
             while todo:
-                node, depth, side, f_in, z_in, up_in, path = todo.pop()
-                depth_max = max(depth_max, depth)
+                node, parent, side = todo.pop()
+                order.append((node, parent, side))
+                for s, child in ((1, int(right[node])), (0, int(left[node]))):
+                    if child >= 0:  # the left child is visited next
+                        todo.append((child, len(order) - 1, s))
+            # per slot, the path into the node: {feature: (merged z, slot of its latest edge)}
+            paths: list[dict[int, tuple[float, int]]] = []
+            for me, (node, parent, side) in enumerate(order):
+                f_in, z_in, up_in, path = -1, 1.0, -1, {}
+                if parent >= 0:
+                    f_in = int(feature[order[parent][0]])
+                    z_before, up_in = paths[parent].get(f_in, (1.0, -1))
+                    z_in = z_before * frac_node[node]
+                    path = {**paths[parent], f_in: (z_in, me)}
+                paths.append(path)
                 f = int(feature[node])
                 z_f, up = path.get(f, (1.0, -1))
                 A = 0.0
                 vals = [0.0, 0.0]
-                kids = []
                 for s, child in ((0, int(left[node])), (1, int(right[node]))):
                     if child < 0:
                         vals[s] = float(leaf_value[~child])
                         A += vals[s] * (z_f * frac_leaf[~child])
-                    else:
-                        kids.append((s, child, z_f * frac_node[child]))
                 split = int(missing[node]) | int(bool(default_left[node])) << 2
-                ints.append((depth, f, side, up_in, up, f_in, split))
+                ints.append((parent, f, side, up_in, up, f_in, split))
                 flts.append((float(threshold[node]), z_in, A, vals[0], vals[1]))
-                for s, child, z in reversed(kids):  # the left child is visited first
-                    todo.append((child, depth + 1, s, f, z, up, {**path, f: (z, depth + 1)}))
             starts.append(len(ints))
-        levels = depth_max + 1
+            slots = max(slots, len(order))
         int_arr = np.array(ints, np.int64).reshape(-1, 7)
-        # "no earlier split on the feature" is the sentinel level
-        for col in (_I_UP_IN, _I_UP):
-            int_arr[int_arr[:, col] < 0, col] = levels
+        for col in (_I_UP_IN, _I_UP):  # "no earlier split on the feature": the sentinel slot
+            int_arr[int_arr[:, col] < 0, col] = slots
         return cls(np.array(starts, np.int64), np.asarray(arrays["expected"], np.float64),
-                   np.ascontiguousarray(int_arr),
-                   np.ascontiguousarray(np.array(flts, np.float64).reshape(-1, 5)), t, tw,
-                   levels)
+                   int_arr, np.array(flts, np.float64).reshape(-1, 5), t, tw, slots)
 
     def add_to(self, x: np.ndarray, phi: np.ndarray) -> None:
         """Add the SHAP values of row ``x`` (1-D float64) to ``phi`` (last: expected value)."""
