@@ -4,9 +4,9 @@ The served fraud model (the registry's production model under ``CARDMIND_HOME``,
 trained on the simulated tiny preset as ``bench/authorize.py`` does) explains rows one at a
 time, pinned to one core, the methods interleaved row by row in one process:
 
-- ``general``: ``compiled._shap``, the depth-first quadrature kernel used before ADR 0021 (and
+- ``general``: ``compiled._shap``, the depth-first quadrature kernel used before ADR 0022 (and
   still for models with paths of more than 16 distinct features);
-- ``planned``: ``treeshap._shap_planned`` (ADR 0021);
+- ``planned``: ``treeshap._shap_planned`` (ADR 0022);
 - ``lightgbm``: ``Booster.predict(pred_contrib=True, num_threads=1)`` on a 1 x N array;
 - ``explain general`` / ``explain planned``: ``ScoringModel.explain(row, top=2)`` from a feature
   dict, as the authorization engine calls it (row gather, SHAP, top-2, reason texts).

@@ -3,7 +3,7 @@
 The same quantity as :func:`cardmind.models.compiled._shap` (LightGBM's ``pred_contrib``): for
 a leaf with value v whose path has zero fractions z_j and one fractions o_j, feature i gets
 ``v (o_i - z_i) * integral_0^1 prod_{j != i} (z_j (1 - t) + o_j t) dt``, integrated exactly by
-Gauss-Legendre quadrature. What changes is how the work is laid out (ADR 0021):
+Gauss-Legendre quadrature. What changes is how the work is laid out (ADR 0022):
 
 - **a plan, built once per model**: the internal nodes of every tree in depth-first order, one
   record each, with everything that does not depend on the row: its parent, its split, the zero
