@@ -12,6 +12,7 @@ import textwrap
 from sqlalchemy import create_engine, text
 
 from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
+from cardmind.storage.decision_log import stored_features
 
 CHILD = textwrap.dedent("""
     import sys
@@ -68,7 +69,9 @@ def test_kill_minus_nine_keeps_every_flushed_decision_and_only_whole_rows(tmp_pa
     assert durable_at == 200
     engine = create_engine(url)
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT auth_id, decision_json, features_json FROM decision_log")).all()
+        rows = conn.execute(text(
+            "SELECT auth_id, decision_json, features_json, names_json, feature_values "
+            "FROM decision_log LEFT JOIN decision_feature_sets ON set_id = feature_set")).all()
     logged = {r.auth_id for r in rows}
     # everything flushed before the crash survived
     assert {f"a{i}" for i in range(200)} <= logged
@@ -76,7 +79,8 @@ def test_kill_minus_nine_keeps_every_flushed_decision_and_only_whole_rows(tmp_pa
     assert logged <= set(decided) | {f"a{len(decided)}"}
     for r in rows:
         assert json.loads(r.decision_json)["auth_id"] == r.auth_id
-        assert "txn_amount_fen" in json.loads(r.features_json)
+        assert "txn_amount_fen" in stored_features(r.features_json, r.names_json,
+                                                   r.feature_values)
     # a restarted engine answers logged ids from the log, without deciding again
     restarted = AuthorizationEngine(EngineConfig(db_url=url), model=None)
     first = json.loads(rows[0].decision_json)

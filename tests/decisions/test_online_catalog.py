@@ -35,17 +35,17 @@ def test_model_feature_service_is_served_by_the_catalog_engine(db_url, book, mak
     assert [r["card_count_10m"] for r in model.seen] == [0, 1, 2, 3, 4]
     assert model.seen[0]["req_amount"] == 1_000
     e.flush()
-    import json
-
     from sqlalchemy import text
 
-    def strict(c):
-        raise ValueError(f"non-standard JSON constant {c}")
+    from cardmind.storage.decision_log import load_decision_inputs
 
     with e._db.connect() as conn:
-        logged = conn.execute(text("SELECT features_json FROM decision_log")).scalars().all()
-    assert len(logged) == 5
-    assert all(set(json.loads(f, parse_constant=strict)) == set(model.feature_names) for f in logged)
+        ids = conn.execute(text("SELECT auth_id FROM decision_log WHERE features_json IS NULL")
+                           ).scalars().all()
+    assert len(ids) == 5
+    logged = [load_decision_inputs(e._db, auth_id)[0] for auth_id in sorted(ids)]
+    assert all(set(f) == set(model.feature_names) for f in logged)
+    assert [f["card_count_10m"] for f in logged] == [0, 1, 2, 3, 4]
     e.close()
 
 
@@ -142,6 +142,7 @@ def test_feature_row_dict_and_demand_read_give_the_same_decisions_and_logged_fea
     from cardmind.decisions.rules import DEFAULT_RULES_PATH
     from cardmind.features import OnlineEngine, default_catalog
     from cardmind.features.row import FeatureRow
+    from cardmind.storage.decision_log import load_decision_inputs
 
     from .conftest import T0, make_book, req
 
@@ -182,10 +183,18 @@ def test_feature_row_dict_and_demand_read_give_the_same_decisions_and_logged_fea
         decisions = [e.decide(r).model_dump(exclude={"latency_us", "decided_at"}) for r in reqs]
         e.flush()
         with e._db.connect() as conn:
-            logged = conn.execute(text("SELECT auth_id, features_json FROM decision_log "
-                                       "ORDER BY auth_id")).all()
+            ids = conn.execute(text("SELECT auth_id FROM decision_log ORDER BY auth_id")).scalars()
+            # every row's values are a float64 vector (ADR 0021), none left as JSON
+            assert conn.execute(text("SELECT count(*) FROM decision_log WHERE features_json "
+                                     "IS NOT NULL OR feature_values IS NULL")).scalar() == 0
+            ids = list(ids)
+        logged = []
+        for auth_id in ids:  # the values as explain_decision reads them (NaN: null)
+            values, _ = load_decision_inputs(e._db, auth_id)
+            logged.append((auth_id, json.dumps({k: (None if v != v else v)
+                                                for k, v in sorted(values.items())})))
         e.close()
-        got[label] = decisions, [tuple(r) for r in logged]
+        got[label] = decisions, logged
     assert got["row"] == got["dict"] == got["demand"]
     decisions, logged = got["row"]
     assert len(logged) == len(reqs)

@@ -6,6 +6,9 @@ from datetime import datetime
 
 from cardmind.units import TZ
 
+#: The latest migration.
+HEAD = "0004_decision_log_features"
+
 
 def row(auth_id: str) -> dict:
     return {"auth_id": auth_id, "decided_at": datetime(2026, 1, 1, tzinfo=TZ), "card_token": "c",
@@ -77,8 +80,8 @@ def check_upgrade_fills_request_ts(url: str) -> None:
         conn.execute(DecisionLogRow.__table__.insert(), [
             {k: v for k, v in {**row(a), "request_json": js}.items() if k in old}
             for a, (js, _) in OLD_REQUESTS.items()])
-    migrations.upgrade(url)
-    assert migrations.current(url) == "0003_repayment_log"
+    migrations.upgrade(url, "0002_decision_log_request_ts")
+    assert migrations.current(url) == "0002_decision_log_request_ts"
     t = DecisionLogRow.__table__
     with engine.connect() as conn:
         got = dict(conn.execute(select(t.c.auth_id, t.c.request_ts)).all())
@@ -86,7 +89,10 @@ def check_upgrade_fills_request_ts(url: str) -> None:
     assert aware == {a: want for a, (_, want) in OLD_REQUESTS.items()}
     names = {tuple(i["column_names"]) for i in inspect(engine).get_indexes("decision_log")}
     assert names == {("decided_at",), ("request_ts",)}
-    migrations.upgrade(url)  # nothing left to do
+    migrations.upgrade(url)  # nothing left of 0002 to do (later revisions keep the rows)
+    assert migrations.current(url) == HEAD
+    names = {tuple(i["column_names"]) for i in inspect(engine).get_indexes("decision_log")}
+    assert names == {("decided_at",), ("request_ts",)}
     migrations.downgrade(url, "0001_authorization")
     insp = inspect(engine)
     assert "request_ts" not in {c["name"] for c in insp.get_columns("decision_log")}

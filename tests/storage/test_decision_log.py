@@ -87,12 +87,12 @@ def test_database_errors_are_retried_without_loss(engine, monkeypatch):
 
 
 def test_prepare_runs_in_the_writer_and_bad_rows_are_counted(engine):
-    def prepare(x):
-        if x is None:
+    def prepare(xs):
+        if None in xs:
             raise TypeError("nothing to log")
-        return row(x)
+        return [row(x) for x in xs]
 
-    w = DecisionLogWriter(engine, flush_ms=5, prepare={"decision_log": prepare})
+    w = DecisionLogWriter(engine, flush_ms=5, prepare_many={"decision_log": prepare})
     w.put("decision_log", "ok")
     w.put("decision_log", None)  # cannot be prepared: counted, the rest is written
     w.put("decision_log", {**row("x"), "auth_id": None}.get("auth_id"))  # also None
@@ -206,3 +206,83 @@ def test_sqlite_datetime_text_is_sqlalchemys(engine):
               datetime(2026, 3, 1, 12, 0, tzinfo=TZ), datetime(2026, 3, 1, 12, 0, 0, 7, tzinfo=TZ),
               datetime(2026, 3, 1, tzinfo=timezone(timedelta(hours=-5))), date(2026, 3, 1), None]
     assert [fast(v) for v in values] == [sa(v) for v in values]
+
+
+def _vector_row(auth_id: str, names: tuple[str, ...], values: list) -> tuple:
+    """A tuple row whose features are a vector (``feature_set`` given as its names)."""
+    from cardmind.storage.decision_log import pack_features
+
+    packed = pack_features(dict(zip(names, values, strict=True)))
+    d = {**full_row(auth_id), "features_json": None, "feature_set": names,
+         "feature_values": packed[1]}
+    return tuple(d.get(c) for c in COLUMNS["decision_log"])
+
+
+def _feature_sets(engine) -> list:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT set_id, names_json FROM decision_feature_sets ORDER BY set_id").all()
+
+
+def test_feature_vectors_are_stored_with_their_names_once_and_read_back(engine):
+    """Rows of one source share one ``decision_feature_sets`` row (registered in the batch's
+    transaction, across batches and writers); the values read back exactly, NaN included,
+    next to rows whose values are JSON (logged before migration 0004)."""
+    import math
+
+    from cardmind.storage.decision_log import load_decision_inputs
+
+    names, other = ("b", "a"), ("a",)
+    w = DecisionLogWriter(engine, flush_ms=5)
+    w.put("decision_log", _vector_row("v1", names, [0.1 + 0.2, math.nan]))
+    w.put("decision_log", _vector_row("v2", tuple(names), [-0.0, 1e308]))  # an equal tuple
+    w.put("decision_log", full_row("j1"))  # JSON
+    w.flush()
+    w.put("decision_log", _vector_row("v3", other, [math.inf]))
+    w.put("decision_log", _vector_row("v4", names, [5.0, 6.0]))
+    w.close()
+    assert w.bad_rows == 0 and w.failures == 0
+    again = DecisionLogWriter(engine, flush_ms=5)  # a restarted writer finds the stored sets
+    again.put("decision_log", _vector_row("v5", names, [7.0, 8.0]))
+    again.close()
+    assert _feature_sets(engine) == [(1, '["b","a"]'), (2, '["a"]')]
+    got = {a: load_decision_inputs(engine, a)[0] for a in ("v1", "v2", "v3", "v4", "v5", "j1")}
+    assert list(got["v1"]) == ["b", "a"] and got["v1"]["b"] == 0.1 + 0.2
+    assert math.isnan(got["v1"]["a"]) and math.copysign(1, got["v2"]["b"]) == -1
+    assert got["v2"]["a"] == 1e308 and got["v3"] == {"a": math.inf}
+    assert got["v4"] == {"b": 5.0, "a": 6.0} and got["v5"] == {"b": 7.0, "a": 8.0}
+    assert got["j1"]["a"] == 1.5 and math.isnan(got["j1"]["b"])  # '{"a":1.5,"b":null}'
+    assert load_decision_inputs(engine, "v1")[1] == "v1"  # full_row's model version
+    assert load_decision_inputs(engine, "x") is None
+
+
+def test_a_refused_row_does_not_lose_the_feature_set_of_its_batch(engine):
+    """The batch's transaction (which registered a new set) is rolled back when the database
+    refuses one row; the rows written one by one then register it again."""
+    from cardmind.storage.decision_log import load_decision_inputs
+
+    w = DecisionLogWriter(engine, flush_ms=5)
+    bad = list(_vector_row("b1", ("x", "y"), [1.0, 2.0]))
+    bad[COLUMNS["decision_log"].index("action")] = None  # NOT NULL violated
+    w.put("decision_log", tuple(bad))
+    w.put("decision_log", _vector_row("b2", ("x", "y"), [3.0, 4.0]))
+    w.close()
+    assert w.bad_rows == 1 and logged_auth_ids(engine) == {"b2"}
+    assert _feature_sets(engine) == [(1, '["x","y"]')]
+    assert load_decision_inputs(engine, "b2")[0] == {"x": 3.0, "y": 4.0}
+
+
+def test_driver_stores_feature_vectors_as_sqlalchemy_core_does(engine, tmp_path):
+    w = DecisionLogWriter(engine, flush_ms=5)
+    w.put("decision_log", _vector_row("a1", ("f", "g"), [1.25, -3.0]))
+    w.close()
+    core = log_engine(f"sqlite:///{tmp_path / 'core.db'}")
+    create_all(core)
+    row_ = dict(zip(COLUMNS["decision_log"], _vector_row("a1", ("f", "g"), [1.25, -3.0]),
+                    strict=True))
+    with core.begin() as conn:
+        from cardmind.storage.decision_log import feature_set_id
+
+        row_["feature_set"] = feature_set_id(conn, ("f", "g"))
+        conn.execute(DecisionLogRow.__table__.insert(), [row_])
+    assert stored(engine) == stored(core) and _feature_sets(engine) == _feature_sets(core)

@@ -15,7 +15,8 @@ _spec = importlib.util.spec_from_file_location("log_rows", Path(__file__).with_n
 log_rows = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(log_rows)
 
-TABLES = ("decision_log", "temp_credit_grants", "decision_labels", "list_entries", "repayment_log")
+TABLES = ("decision_log", "decision_feature_sets", "temp_credit_grants", "decision_labels",
+          "list_entries", "repayment_log")
 
 
 def _shape(insp, table):
@@ -29,7 +30,7 @@ def test_upgrade_matches_the_models_and_downgrade_removes(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'mig.db'}"
     migrations.upgrade(url)
-    assert migrations.current(url) == "0003_repayment_log"
+    assert migrations.current(url) == log_rows.HEAD
     ref = create_engine(f"sqlite:///{tmp_path / 'ref.db'}")
     Base.metadata.create_all(ref, tables=[Base.metadata.tables[t] for t in TABLES])
     got, want = inspect(create_engine(url)), inspect(ref)
@@ -67,8 +68,7 @@ def test_create_all_upgrades_a_log_created_before_request_ts(tmp_path):
     Base.metadata.create_all(ref, tables=[t])
     assert _shape(inspect(engine), "decision_log") == _shape(inspect(ref), "decision_log")
     migrations.upgrade(url)
-    assert migrations.current(url) == "0003_repayment_log"
-    assert _shape(inspect(engine), "decision_log") == _shape(inspect(ref), "decision_log")
+    assert migrations.current(url) == log_rows.HEAD
 
 
 def test_repayment_log_migrates_up_and_down_and_create_all_makes_it_on_an_older_file(tmp_path):
@@ -100,7 +100,58 @@ def test_repayment_log_migrates_up_and_down_and_create_all_makes_it_on_an_older_
     w.close()
     assert w.committed == 1 and w.bad_rows == w.failures == 0
     migrations.upgrade(old)
-    assert migrations.current(old) == "0003_repayment_log"
+    assert migrations.current(old) == log_rows.HEAD
     with engine.connect() as conn:
         got = conn.execute(select(RepaymentLogRow.repayment_id)).scalars().all()
     assert got == ["r1"] and _shape(inspect(engine), "repayment_log") == want
+
+
+def test_feature_vectors_upgrade_and_downgrade_keep_every_logged_value(tmp_path):
+    """A log of migration 0002 (feature values as JSON, NOT NULL) is upgraded by ``create_all``
+    (what an engine runs at start): its rows keep their JSON and read as before, new rows are
+    vectors; the downgrade of 0004 puts every vector back as JSON (sorted, NaN as null), which
+    reads to the same values."""
+    import math
+
+    from cardmind.storage.decision_log import (
+        COLUMNS,
+        load_decision_inputs,
+        pack_features,
+    )
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrations.upgrade(url, "0002_decision_log_request_ts")
+    engine = log_engine(url)
+    old_cols = {c.name for c in DecisionLogRow.__table__.columns} - {"feature_set",
+                                                                    "feature_values"}
+    with engine.begin() as conn:
+        conn.execute(DecisionLogRow.__table__.insert(), [
+            {k: v for k, v in log_rows.full_row("o1").items() if k in old_cols}])
+    create_all(engine)
+    names = ("z", "a")
+    vector = {**log_rows.full_row("n1"), "features_json": None, "feature_set": names,
+              "feature_values": pack_features({"z": 2.5, "a": math.nan})[1]}
+    w = DecisionLogWriter(engine, flush_ms=5)
+    w.put("decision_log", tuple(vector.get(c) for c in COLUMNS["decision_log"]))
+    w.close()
+    assert w.committed == 1 and w.bad_rows == 0 and w.failures == 0
+    ref = create_engine(f"sqlite:///{tmp_path / 'ref.db'}")
+    Base.metadata.create_all(ref, tables=[DecisionLogRow.__table__])
+    assert _shape(inspect(engine), "decision_log") == _shape(inspect(ref), "decision_log")
+
+    def read(auth_id):
+        values, _ = load_decision_inputs(engine, auth_id)
+        return {k: (None if v != v else v) for k, v in values.items()}
+
+    assert read("o1") == {"a": 1.5, "b": None} and read("n1") == {"z": 2.5, "a": None}
+    migrations.upgrade(url)  # create_all did it: nothing to do
+    assert migrations.current(url) == log_rows.HEAD
+    migrations.downgrade(url, "0002_decision_log_request_ts")
+    insp = inspect(engine)
+    assert "decision_feature_sets" not in insp.get_table_names()
+    cols = {c["name"]: c["nullable"] for c in insp.get_columns("decision_log")}
+    assert "feature_values" not in cols and cols["features_json"] is False
+    with engine.connect() as conn:
+        got = dict(conn.exec_driver_sql("SELECT auth_id, features_json FROM decision_log").all())
+    assert got == {"o1": '{"a":1.5,"b":null}', "n1": '{"a":null,"z":2.5}'}
+    engine.dispose()

@@ -52,8 +52,12 @@ def test_engine_logs_decisions_and_lists_on_postgres(pg_url):
 def test_migrations_on_postgres(pg_url):
     from cardmind.storage import migrations
 
+    spec = importlib.util.spec_from_file_location("log_rows",
+                                                  Path(__file__).with_name("log_rows.py"))
+    rows = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rows)
     migrations.upgrade(pg_url)
-    assert migrations.current(pg_url) == "0003_repayment_log"
+    assert migrations.current(pg_url) == rows.HEAD
     engine = create_engine(pg_url)
     assert "repayment_log" in inspect(engine).get_table_names()
     migrations.downgrade(pg_url, "0002_decision_log_request_ts")

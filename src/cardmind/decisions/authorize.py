@@ -56,6 +56,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cardmind.decisions.accounts import AccountBook
 from cardmind.decisions.context import ContextPlan
 from cardmind.decisions.lists import ListStore
@@ -84,6 +86,7 @@ from cardmind.errors import InvalidInput
 from cardmind.features.row import FeatureRow
 from cardmind.storage.base import create_all
 from cardmind.storage.decision_log import (
+    FEATURE_DTYPE,
     DecisionLabelRow,
     DecisionLogWriter,
     load_decision_inputs,
@@ -92,6 +95,7 @@ from cardmind.storage.decision_log import (
     log_engine,
     logged_auth_ids,
     logged_repayment_ids,
+    pack_features,
 )
 from cardmind.units import TZ
 
@@ -231,8 +235,8 @@ class AuthorizationEngine:
         self._log = DecisionLogWriter(
             self._db, flush_ms=cfg.log_flush_ms, batch=cfg.log_batch,
             queue_max=cfg.log_queue_max,
-            prepare={"decision_log": _decision_row, "temp_credit_grants": _grant_row,
-                     "repayment_log": _repayment_row},
+            prepare_many={"decision_log": _decision_rows, "temp_credit_grants": _grant_rows,
+                          "repayment_log": _repayment_rows},
         )
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
         since = datetime.now(TZ) - timedelta(days=cfg.idempotency_days)
@@ -341,7 +345,7 @@ class AuthorizationEngine:
             self._purchases.popitem(last=False)
 
     def _purchase(self, req: AuthorizationRequest, t0: int, t_budget: int
-                  ) -> tuple[Decision, dict[str, float], CreditOffer | None]:
+                  ) -> tuple[Decision, Any, CreditOffer | None]:
         now = req.ts
         cause: str | None = None
         try:
@@ -399,7 +403,7 @@ class AuthorizationEngine:
             v = standin_verdict(rs, ctx, cause=cause or "rules")
         # the model's inputs as it saw them (they win over the rules' 0-filled copies), so that
         # explain_decision recomputes exactly the reasons of this score
-        used = {**ctx["features"], **_model_inputs(feats, self._model_features)}
+        used = _logged_features(ctx["features"], feats, self._model_features)
         action, code, reasons = v.action, v.response_code, list(v.reasons)
         offer: CreditOffer | None = None
         over = acct is not None and available is not None and req.amount_fen > available
@@ -634,7 +638,7 @@ class AuthorizationEngine:
         stored = load_decision_inputs(self._db, auth_id)
         if stored is None:
             return None
-        text, version = stored
+        row, version = stored
         if version is None:
             return []
         model = self.model
@@ -642,7 +646,6 @@ class AuthorizationEngine:
             from cardmind.models.registry import load
 
             model = load(getattr(model, "name", None) or "fraud", version)
-        row = {k: (float("nan") if v is None else v) for k, v in json.loads(text).items()}
         return list(model.explain(row, top=top))
 
     def add_label(self, label: Label) -> None:
@@ -810,19 +813,81 @@ _REQUEST_JSON = AuthorizationRequest.__pydantic_serializer__.to_json
 _DECISION_JSON = Decision.__pydantic_serializer__.to_json
 
 
-def _decision_row(item: tuple[AuthorizationRequest, Decision, dict[str, float]]) -> tuple[Any, ...]:
-    """The ``decision_log`` row of a decision, as a tuple in the table's column order
+def _logged_features(rules: dict[str, float], feats: Mapping[str, float],
+                     names: tuple[str, ...]) -> Any:
+    """What the log keeps of the features a decision used: the rules' (0-filled) values and the
+    model's inputs as it saw them (they win over the rules' copies), so that explain_decision
+    recomputes exactly the reasons of the score. From a :class:`FeatureRow`, the model's part
+    stays an array (``(rules, present names, values)``: the writer packs it, per batch, without a
+    dict on the hot path); from another mapping, a dict copy.
+
+    >>> _logged_features({"r": 0.0, "b": 0.0}, {"a": 1.0, "b": 2.0}, ("b", "z"))
+    {'r': 0.0, 'b': 2.0}
+    """
+    if type(feats) is FeatureRow:
+        present, values = feats.present(names)
+        return rules, present, values
+    return {**rules, **_model_inputs(feats, names)}
+
+
+def _feature_columns(useds: list[Any]) -> list[tuple[str | None, Any, bytes | None]]:
+    """``(features_json, feature_set, feature_values)`` of each decision's logged features
+    (:func:`_logged_features`): a float64 vector and its names (ADR 0021), the rows of one
+    source packed as one array; JSON when a value is not a number.
+
+    >>> import numpy as np
+    >>> cols = _feature_columns([({"r": 0.5}, ("a",), np.asarray([1.5])), {"x": None}, {"y": "s"}])
+    >>> [(fj, names, np.frombuffer(fv or b"").tolist()) for fj, names, fv in cols]
+    [(None, ('a', 'r'), [1.5, 0.5]), (None, ('x',), [nan]), ('{"y":"s"}', None, [])]
+    """
+    out: list[Any] = [None] * len(useds)
+    groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+    for i, used in enumerate(useds):
+        if type(used) is tuple:  # rules' values, the model's present names and their values
+            groups.setdefault((id(used[1]), tuple(used[0])), []).append(i)
+        else:
+            packed = pack_features(used)
+            out[i] = (None, *packed) if packed is not None else (_features_json(used), None, None)
+    for (_, rule_names), idx in groups.items():
+        present = useds[idx[0]][1]
+        known = set(present)
+        extra = tuple(n for n in rule_names if n not in known)
+        matrix = np.stack([useds[i][2] for i in idx]).astype(FEATURE_DTYPE, copy=False)
+        if extra:
+            more = np.asarray([[useds[i][0][n] for n in extra] for i in idx], FEATURE_DTYPE)
+            matrix = np.hstack([matrix, more])
+        names, blob, width = present + extra, matrix.tobytes(), matrix.shape[1] * 8
+        for k, i in enumerate(idx):
+            out[i] = (None, names, blob[k * width : (k + 1) * width])
+    return out
+
+
+def _decision_rows(items: list[tuple[AuthorizationRequest, Decision, Any]]
+                   ) -> list[tuple[Any, ...]]:
+    """The ``decision_log`` rows of decisions, as tuples in the table's column order
     (``cardmind.storage.decision_log.COLUMNS``; tested)."""
-    req, d, used = item
-    return (
+    features = _feature_columns([item[2] for item in items])
+    return [(
         d.auth_id, d.decided_at, req.card_token, req.merchant_id, req.message_type,
         req.amount_fen, d.action, d.response_code, d.fraud_score, d.cashout_score,
         d.temp_credit_fen, d.model_version, d.rules_version, d.standin, d.standin_reason,
         d.latency_us,
         # what model_dump_json() returns, without its wrapper
-        _REQUEST_JSON(req).decode(), _features_json(used), _DECISION_JSON(d).decode(),
+        _REQUEST_JSON(req).decode(), features_json, _DECISION_JSON(d).decode(),
         req.ts,  # request_ts
-    )
+        feature_set, feature_values,
+    ) for (req, d, _), (features_json, feature_set, feature_values) in zip(items, features,
+                                                                         strict=True)]
+
+
+def _grant_rows(items: list[tuple[AuthorizationRequest, Decision, CreditOffer]]
+                ) -> list[dict[str, Any]]:
+    return [_grant_row(item) for item in items]
+
+
+def _repayment_rows(items: list[tuple[dict[str, Any], RepaymentResult]]
+                    ) -> list[dict[str, Any]]:
+    return [_repayment_row(item) for item in items]
 
 
 def _repayment_row(item: tuple[dict[str, Any], RepaymentResult]) -> dict[str, Any]:

@@ -127,6 +127,18 @@ class FeatureRow(Mapping[str, float]):
         _, _, present, slots = self._layout.gather(names)
         return dict(zip(present, self._vals[slots].tolist(), strict=True))
 
+    def present(self, names: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+        """The ``names`` the row has (in that order) and their values as a new float64 array:
+        :meth:`subset` without building the dict (the decision log packs the array as it is).
+
+        >>> row = FeatureRow(np.asarray([10.0, 1.5]), RowLayout(["a", "b"], [1, 0]))
+        >>> names, values = row.present(("b", "z", "a"))
+        >>> names, values.tolist()
+        (('b', 'a'), [10.0, 1.5])
+        """
+        _, _, present, slots = self._layout.gather(names)
+        return present, self._vals[slots]
+
     def to_dict(self) -> dict[str, float]:
         """Every feature as a plain dict (what ``OnlineEngine.features_for`` returns)."""
         return self.subset(self._layout.names)

@@ -48,13 +48,18 @@ def make_engine(url: str | None = None) -> Engine:
 def create_all(engine: Engine) -> None:
     """Create every table declared on :class:`Base` (importing the table modules first), and
     bring a decision log that an earlier version created up to date
-    (:func:`cardmind.storage.decision_log.upgrade_decision_log`, idempotent)."""
+    (:func:`cardmind.storage.decision_log.upgrade_decision_log` and
+    :func:`~cardmind.storage.decision_log.upgrade_decision_log_features`, idempotent)."""
     import cardmind.storage.tables  # noqa: F401  (registers all table modules)
-    from cardmind.storage.decision_log import upgrade_decision_log
+    from cardmind.storage.decision_log import (
+        upgrade_decision_log,
+        upgrade_decision_log_features,
+    )
 
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
         upgrade_decision_log(conn)
+        upgrade_decision_log_features(conn)
 
 
 def session_factory(engine: Engine) -> sessionmaker:

@@ -41,11 +41,23 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Engine, Float, Integer, String, Text, select
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    select,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -76,13 +88,30 @@ class DecisionLogRow(Base):
     standin_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     latency_us: Mapped[int] = mapped_column(Integer)
     request_json: Mapped[str] = mapped_column(Text)
-    features_json: Mapped[str] = mapped_column(Text)
+    # the feature values of rows logged before migration 0004 (and of values that are not
+    # numbers); NULL when they are in ``feature_set`` / ``feature_values`` (ADR 0021)
+    features_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     decision_json: Mapped[str] = mapped_column(Text)
     # last (added by migration 0002): the request's own time (``request_json``'s ``ts``, in
     # Asia/Shanghai), so that restore reads only what is after the dataset's end; NULL when the
     # request has no readable time
     request_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True,
                                                         index=True)
+    # added by migration 0004 (ADR 0021): the feature values as little-endian float64, in the
+    # order of the names of ``decision_feature_sets.set_id = feature_set`` (NaN: undefined)
+    feature_set: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    feature_values: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class DecisionFeatureSetRow(Base):
+    """The feature names of logged feature vectors (one row per distinct list of names)."""
+
+    __tablename__ = "decision_feature_sets"
+
+    set_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # hex SHA-256 of names_json: the lookup key (a long list of names is too wide to index)
+    names_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    names_json: Mapped[str] = mapped_column(Text)
 
 
 class TempCreditGrantRow(Base):
@@ -192,19 +221,136 @@ class _Marker:
         self.done = threading.Event()
 
 
+#: Position of ``feature_set`` in a ``decision_log`` tuple row.
+_FEATURE_SET = COLUMNS["decision_log"].index("feature_set")
+
+
+class _FeatureSets:
+    """The ids of the lists of feature names in ``decision_feature_sets``: a list is looked up
+    (or registered) in the transaction of the first batch that uses it, and remembered once
+    that transaction is committed."""
+
+    __slots__ = ("_ids",)
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, ...], int] = {}
+
+    def resolve(self, conn: Any, rows: list[Row], new: dict[tuple[str, ...], int]
+                ) -> dict[int, int]:
+        """``{id(names): set_id}`` of every names tuple given as ``feature_set`` in ``rows``
+        (lists not yet committed are looked up or inserted through ``conn`` and added to
+        ``new``)."""
+        at = _FEATURE_SET
+        seen: dict[int, tuple[str, ...]] = {}
+        for r in rows:  # by identity: rows of one source share their names tuple
+            v = r[at] if type(r) is tuple else r.get("feature_set")
+            if type(v) is tuple:
+                seen[id(v)] = v
+        out: dict[int, int] = {}
+        for key, names in seen.items():
+            sid = self._ids.get(names)
+            if sid is None:
+                sid = new.get(names)
+                if sid is None:
+                    sid = new[names] = feature_set_id(conn, names)
+            out[key] = sid
+        return out
+
+    def remember(self, new: dict[tuple[str, ...], int]) -> None:
+        """Keep the ids of a committed transaction."""
+        self._ids.update(new)
+
+
+def feature_set_id(conn: Any, names: tuple[str, ...]) -> int:
+    """The ``set_id`` of the list ``names`` in ``decision_feature_sets``, inserted (in the
+    transaction of ``conn``) when it is not there yet.
+
+    >>> from cardmind.storage.base import create_all
+    >>> e = log_engine("sqlite://"); create_all(e)
+    >>> with e.begin() as conn:
+    ...     feature_set_id(conn, ("a", "b")), feature_set_id(conn, ("b",)), feature_set_id(conn, ("a", "b"))
+    (1, 2, 1)
+    """
+    import hashlib
+    import json
+
+    from sqlalchemy import insert
+
+    text = json.dumps(list(names), ensure_ascii=False, separators=(",", ":"))
+    key = hashlib.sha256(text.encode()).hexdigest()
+    t = DecisionFeatureSetRow.__table__
+    sid = conn.execute(select(t.c.set_id).where(t.c.names_sha256 == key)).scalar()
+    if sid is None:
+        sid = conn.execute(insert(t).values(names_sha256=key, names_json=text)
+                           ).inserted_primary_key[0]
+    return int(sid)
+
+
+#: ``feature_values``: each value as a little-endian IEEE 754 double (8 bytes), NaN when undefined.
+FEATURE_DTYPE = np.dtype("<f8")
+
+
+def pack_features(values: Mapping[str, Any]) -> tuple[tuple[str, ...], bytes] | None:
+    """``(feature_set, feature_values)`` of a ``{name: number}`` mapping (None is NaN), or None
+    when a value is not a number (such a row keeps its values in ``features_json``).
+
+    >>> names, blob = pack_features({"b": 2.5, "a": None})
+    >>> names, len(blob), unpack_features(names, blob)
+    (('b', 'a'), 16, {'b': 2.5, 'a': nan})
+    >>> pack_features({"a": "x"}) is None
+    True
+    """
+    try:
+        arr = np.array(list(values.values()), dtype=FEATURE_DTYPE)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 1:
+        return None
+    return tuple(values), arr.tobytes()
+
+
+def unpack_features(names: Sequence[str], blob: bytes) -> dict[str, float]:
+    """``{name: value}`` of stored ``feature_values`` in the order of ``names``."""
+    values = np.frombuffer(blob, dtype=FEATURE_DTYPE)
+    if len(values) != len(names):
+        raise ValueError(f"{len(values)} feature values for {len(names)} names")
+    return dict(zip(names, values.tolist(), strict=True))
+
+
+def stored_features(features_json: str | None, names_json: str | None,
+                    feature_values: bytes | None) -> dict[str, float]:
+    """The feature values of a logged decision, from either format (``feature_values`` with
+    the names of its set, or the ``features_json`` of older rows): NaN where undefined
+    (``null`` in JSON).
+
+    >>> stored_features('{"a":1.5,"b":null}', None, None)
+    {'a': 1.5, 'b': nan}
+    >>> stored_features(None, '["a","b"]', pack_features({"a": 1.5, "b": None})[1])
+    {'a': 1.5, 'b': nan}
+    """
+    import json
+
+    if feature_values is not None:
+        return unpack_features(json.loads(names_json or "[]"), bytes(feature_values))
+    return {k: (float("nan") if v is None else v)
+            for k, v in json.loads(features_json or "{}").items()}
+
+
 class DecisionLogWriter:
     """Deque + background thread that commits decision-log rows in batches."""
 
     def __init__(self, engine: Engine, *, flush_ms: int = 50, batch: int = 512,
                  queue_max: int = 200_000,
-                 prepare: Mapping[str, Callable[[Any], Row]] | None = None) -> None:
+                 prepare_many: Mapping[str, Callable[[list[Any]], list[Row]]] | None = None
+                 ) -> None:
         if flush_ms <= 0 or batch <= 0 or queue_max <= 0:
             raise ValueError("flush_ms, batch and queue_max must be > 0")
         self.engine = engine
         self.flush_ms = flush_ms
         self.batch = batch
         self.queue_max = queue_max
-        self.prepare = dict(prepare or {})
+        self.prepare_many = dict(prepare_many or {})
+        self._sets = _FeatureSets()
         self.bad_rows = 0
         self._dq: deque[Any] = deque()
         self._wake = threading.Event()
@@ -230,8 +376,10 @@ class DecisionLogWriter:
         ``repayment_log``).
 
         ``row`` is a dict of columns, a tuple of every column in ``COLUMNS[table]`` order, or any
-        object that ``prepare[table]`` turns into one of these in the writer thread
-        (serialisation stays off the hot path)."""
+        object that ``prepare_many[table]`` turns into one of these in the writer thread, a list
+        of objects at a time (serialisation stays off the hot path, and is done per batch).
+        A ``decision_log`` row gives ``feature_set`` as the tuple of names its
+        ``feature_values`` are in (see :func:`pack_features`): the writer stores their id."""
         if self._closed:
             raise RuntimeError("decision log writer is closed")
         if table not in self._stmts:
@@ -286,52 +434,88 @@ class DecisionLogWriter:
 
     def _write(self, grouped: dict[str, list[Row]]) -> None:
         with self.engine.begin() as conn:
+            new: dict[tuple[str, ...], int] = {}
             for table, rows in grouped.items():
+                ids = self._sets.resolve(conn, rows, new) if table == "decision_log" else None
                 if self._raw is not None:  # the driver's executemany, same stored values
                     ins = self._raw[table]
                     cursor = conn.connection.cursor()  # the DBAPI cursor, in this transaction
                     try:
-                        cursor.executemany(ins.sql, ins.params(rows))
+                        cursor.executemany(ins.sql, ins.params(rows, ids))
                     except self._dbapi_error as exc:  # as SQLAlchemy would raise it
                         raise DBAPIError.instance(ins.sql, None, exc, self._dbapi_error) from exc
                     finally:
                         cursor.close()
                     continue
                 for k in range(0, len(rows), _CHUNK):
-                    conn.execute(self._stmts[table], _dicts(table, rows[k : k + _CHUNK]))
+                    conn.execute(self._stmts[table], _dicts(table, rows[k : k + _CHUNK], ids))
                     time.sleep(0)
+        self._sets.remember(new)  # committed
 
     def _write_one_by_one(self, grouped: dict[str, list[Row]]) -> None:
         for table, rows in grouped.items():
-            for r in _dicts(table, rows):
+            for r in rows:
+                new: dict[tuple[str, ...], int] = {}
                 try:
                     with self.engine.begin() as conn:
-                        conn.execute(self._stmts[table], [r])
+                        ids = (self._sets.resolve(conn, [r], new) if table == "decision_log"
+                               else None)
+                        conn.execute(self._stmts[table], _dicts(table, [r], ids))
                 except SQLAlchemyError as exc:
                     self.bad_rows += 1
                     self.last_error = (f"{table} row refused by the database: "
                                        f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+                    continue
+                self._sets.remember(new)
+
+    def _prepare(self, table: str, objs: list[Any]) -> list[Row]:
+        """``prepare_many[table]`` of ``objs`` (a chunk at a time, handing the GIL back between
+        chunks); an object that cannot be prepared is counted in ``bad_rows`` and left out."""
+        fn = self.prepare_many.get(table)
+        out: list[Row] = []
+        for k in range(0, len(objs), _YIELD_EVERY):
+            time.sleep(0)  # hand the GIL to the decision thread: keeps its tail latency low
+            chunk = objs[k : k + _YIELD_EVERY]
+            try:
+                rows = fn(chunk) if fn is not None else chunk
+                if len(rows) != len(chunk):
+                    raise ValueError(f"{len(rows)} rows prepared from {len(chunk)} objects")
+            except Exception:  # find the objects that fail, one at a time
+                rows = []
+                for obj in chunk:
+                    try:
+                        rows.extend(fn([obj]))  # type: ignore[misc]
+                    except Exception as exc:  # cannot be serialised: counted, not retried
+                        self.bad_rows += 1
+                        self.last_error = (f"cannot serialise a {table} row: "
+                                           f"{type(exc).__name__}: {exc}")
+            ncols = len(COLUMNS[table])
+            for row in rows:
+                if type(row) is tuple:
+                    if len(row) == ncols:
+                        out.append(row)
+                        continue
+                    error = f"{len(row)} values for {ncols} columns"
+                elif isinstance(row, dict):
+                    out.append(row)
+                    continue
+                else:
+                    error = f"a row is a dict or a tuple, not {type(row).__name__}"
+                self.bad_rows += 1
+                self.last_error = f"cannot serialise a {table} row: TypeError: {error}"
+        return out
 
     def _commit(self, items: list[tuple[str, Any]]) -> None:
         if not items:
             return
+        objs: dict[str, list[Any]] = {}
+        for table, obj in items:
+            objs.setdefault(table, []).append(obj)
         grouped: dict[str, list[Row]] = {}
-        for i, (table, obj) in enumerate(items):
-            if i % _YIELD_EVERY == 0:
-                time.sleep(0)  # hand the GIL to the decision thread: keeps its tail latency low
-            fn = self.prepare.get(table)
-            try:
-                row = fn(obj) if fn is not None else obj
-                if type(row) is tuple:
-                    if len(row) != len(COLUMNS[table]):
-                        raise TypeError(f"{len(row)} values for {len(COLUMNS[table])} columns")
-                elif not isinstance(row, dict):
-                    raise TypeError(f"a row is a dict or a tuple, not {type(row).__name__}")
-            except Exception as exc:  # a row that cannot be serialised is counted, not retried
-                self.bad_rows += 1
-                self.last_error = f"cannot serialise a {table} row: {type(exc).__name__}: {exc}"
-                continue
-            grouped.setdefault(table, []).append(row)
+        for table, those in objs.items():
+            rows = self._prepare(table, those)
+            if rows:
+                grouped[table] = rows
         delay = 0.05
         while grouped:
             try:
@@ -349,10 +533,18 @@ class DecisionLogWriter:
         self._inflight = 0
 
 
-def _dicts(table: str, rows: list[Row]) -> list[dict[str, Any]]:
-    """``rows`` as dicts of columns (SQLAlchemy Core's form)."""
+def _dicts(table: str, rows: list[Row], ids: dict[int, int] | None = None
+           ) -> list[dict[str, Any]]:
+    """``rows`` as dicts of columns (SQLAlchemy Core's form), a ``feature_set`` given as names
+    replaced by its id (``ids``: by the names tuple's ``id()``)."""
     names = COLUMNS[table]
-    return [r if isinstance(r, dict) else dict(zip(names, r, strict=True)) for r in rows]
+    out = [dict(r) if isinstance(r, dict) else dict(zip(names, r, strict=True)) for r in rows]
+    if ids:
+        for d in out:
+            v = d.get("feature_set")
+            if type(v) is tuple:
+                d["feature_set"] = ids[id(v)]
+    return out
 
 
 class _RawInsert:
@@ -365,10 +557,15 @@ class _RawInsert:
                  procs: tuple[tuple[int, Callable[[Any], Any]], ...]) -> None:
         self.sql, self.names, self.procs = sql, names, procs
 
-    def params(self, rows: list[Row]) -> list[Any]:
+    def params(self, rows: list[Row], ids: dict[int, int] | None = None) -> list[Any]:
         """Each row as a parameter sequence in column order (a missing column is NULL; a tuple
-        row is already in that order)."""
+        row is already in that order); a ``feature_set`` given as names is replaced by its id
+        (``ids``: by the names tuple's ``id()``)."""
         names, procs = self.names, self.procs
+        if ids:
+            at = names.index("feature_set")
+            get = ids.get
+            procs = (*procs, (at, lambda v: get(id(v), v) if type(v) is tuple else v))
         if not procs:
             return [r if type(r) is tuple else tuple(map(r.get, names)) for r in rows]
         out = []
@@ -446,14 +643,17 @@ def load_decision_json(engine: Engine, auth_id: str) -> str | None:
         ).scalar_one_or_none()
 
 
-def load_decision_inputs(engine: Engine, auth_id: str) -> tuple[str, str | None] | None:
-    """The stored feature values (JSON) and model version of ``auth_id``'s decision, or None."""
+def load_decision_inputs(engine: Engine, auth_id: str
+                         ) -> tuple[dict[str, float], str | None] | None:
+    """The stored feature values (``{name: value}``, NaN where undefined; either format) and
+    model version of ``auth_id``'s decision, or None."""
+    d, s = DecisionLogRow.__table__, DecisionFeatureSetRow.__table__
+    stmt = (select(d.c.features_json, s.c.names_json, d.c.feature_values, d.c.model_version)
+            .select_from(d.outerjoin(s, s.c.set_id == d.c.feature_set))
+            .where(d.c.auth_id == auth_id))
     with engine.connect() as conn:
-        row = conn.execute(
-            select(DecisionLogRow.features_json, DecisionLogRow.model_version)
-            .where(DecisionLogRow.auth_id == auth_id)
-        ).one_or_none()
-    return None if row is None else (row[0], row[1])
+        row = conn.execute(stmt).one_or_none()
+    return None if row is None else (stored_features(row[0], row[1], row[2]), row[3])
 
 
 def logged_auth_ids(engine: Engine, since: datetime | None = None) -> set[str]:
@@ -567,3 +767,92 @@ def upgrade_decision_log(conn: Any) -> bool:
         conn.exec_driver_sql(f"CREATE INDEX {REQUEST_TS_INDEX} ON decision_log (request_ts)")
         changed = True
     return changed
+
+
+def upgrade_decision_log_features(conn: Any) -> bool:
+    """Bring an existing ``decision_log`` to the shape of migration 0004 (ADR 0021), in the
+    transaction of ``conn``: the ``decision_feature_sets`` table, the ``feature_set`` and
+    ``feature_values`` columns, and ``features_json`` nullable (on SQLite the table is copied
+    once: it cannot relax a NOT NULL in place). Rows already logged keep their
+    ``features_json``; readers read both (:func:`stored_features`). Idempotent (a no-op on a
+    current table, or without the table); returns True when it changed something. Migration
+    0004 runs it, and so does ``create_all`` (every engine's start).
+
+    >>> from sqlalchemy import create_engine, inspect
+    >>> e = create_engine("sqlite://")
+    >>> with e.begin() as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE decision_log (auth_id VARCHAR(64) PRIMARY KEY,"
+    ...                              " features_json TEXT NOT NULL)")
+    ...     _ = conn.exec_driver_sql("INSERT INTO decision_log VALUES ('a1', '{\\"a\\":1.5}')")
+    ...     upgrade_decision_log_features(conn), upgrade_decision_log_features(conn)
+    (True, False)
+    >>> {c["name"]: c["nullable"] for c in inspect(e).get_columns("decision_log")}
+    {'auth_id': True, 'features_json': True, 'feature_set': True, 'feature_values': True}
+    >>> with e.connect() as conn:
+    ...     conn.exec_driver_sql("SELECT features_json FROM decision_log").scalar()
+    '{"a":1.5}'
+    """
+    from sqlalchemy import Column, inspect
+
+    insp = inspect(conn)
+    if not insp.has_table("decision_log"):
+        return False
+    changed = False
+    if not insp.has_table(DecisionFeatureSetRow.__tablename__):
+        DecisionFeatureSetRow.__table__.create(conn)
+        changed = True
+    cols = {c["name"]: c for c in insp.get_columns("decision_log")}
+    add = [c for c in ("feature_set", "feature_values") if c not in cols]
+    relax = cols["features_json"]["nullable"] is False
+    if not add and not relax:
+        return changed
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    t = DecisionLogRow.__table__
+    ops = Operations(MigrationContext.configure(conn))
+    with ops.batch_alter_table("decision_log") as batch:  # SQLite: one copy of the table
+        for name in add:
+            batch.add_column(Column(name, t.c[name].type, nullable=True))
+        if relax:
+            batch.alter_column("features_json", existing_type=Text(), nullable=True)
+    return True
+
+
+def downgrade_decision_log_features(conn: Any) -> None:
+    """Undo :func:`upgrade_decision_log_features`: rows logged with ``feature_values`` get
+    their values back in ``features_json`` (sorted by name, ``null`` where undefined), then the
+    columns, the NOT NULL and the names table are as before (migration 0004's downgrade)."""
+    import json
+    import math
+
+    from sqlalchemy import bindparam, update
+
+    d, s = DecisionLogRow.__table__, DecisionFeatureSetRow.__table__
+    fill = (update(d).where(d.c.auth_id == bindparam("key"))
+            .values(features_json=bindparam("text")))
+    last = ""
+    while True:
+        chunk = conn.execute(
+            select(d.c.auth_id, s.c.names_json, d.c.feature_values)
+            .select_from(d.outerjoin(s, s.c.set_id == d.c.feature_set))
+            .where(d.c.feature_values.is_not(None), d.c.auth_id > last)
+            .order_by(d.c.auth_id).limit(_FILL_CHUNK)).all()
+        if not chunk:
+            break
+        values = []
+        for key, names, blob in chunk:
+            got = stored_features(None, names, blob)
+            clean = {k: (v if math.isfinite(v) else None) for k, v in sorted(got.items())}
+            values.append({"key": key, "text": json.dumps(clean, separators=(",", ":"))})
+        conn.execute(fill, values)
+        last = chunk[-1][0]
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    ops = Operations(MigrationContext.configure(conn))
+    with ops.batch_alter_table("decision_log") as batch:
+        batch.drop_column("feature_values")
+        batch.drop_column("feature_set")
+        batch.alter_column("features_json", existing_type=Text(), nullable=False)
+    s.drop(conn)

@@ -9,7 +9,7 @@ needs a drop:
 >>> url = f"sqlite:///{tempfile.mkdtemp()}/m.db"
 >>> upgrade(url)
 >>> current(url)
-'0003_repayment_log'
+'0004_decision_log_features'
 
 Tables of other areas are created by ``create_all`` until their owners add migrations here.
 """
