@@ -124,6 +124,9 @@ def test_driver_inserts_store_what_sqlalchemy_core_stores(engine, tmp_path):
     assert w._raw is not None  # SQLite goes through the driver's executemany
     w.put("decision_log", full_row("a1"))
     w.put("decision_log", row("a2"))  # absent optional columns are NULL
+    w.flush()
+    w.put("decision_log", {**row("a3"), "fraud_score": 1, "standin": 1})  # processed: an int
+    w.put("decision_log", full_row("a4"))  # in the same batch (the column is processed)
     w.put("temp_credit_grants", grant_row("a1"))
     w.put("repayment_log", repayment_row("r1"))
     w.put("repayment_log", {**repayment_row("r1"), "amount_fen": 1})  # a logged id: ignored
@@ -133,11 +136,14 @@ def test_driver_inserts_store_what_sqlalchemy_core_stores(engine, tmp_path):
     with core.begin() as conn:
         conn.execute(DecisionLogRow.__table__.insert(),
                      [full_row("a1"), {**row("a2"), "fraud_score": None, "cashout_score": None,
-                                       "model_version": None, "standin_reason": None, "request_ts": None}])
+                                       "model_version": None, "standin_reason": None, "request_ts": None},
+                      {**row("a3"), "fraud_score": 1, "standin": 1, "cashout_score": None,
+                       "model_version": None, "standin_reason": None, "request_ts": None},
+                      full_row("a4")])
         conn.execute(TempCreditGrantRow.__table__.insert(), [grant_row("a1")])
         conn.execute(RepaymentLogRow.__table__.insert(), [repayment_row("r1")])
     assert stored(engine) == stored(core)
-    assert len(stored(engine)["decision_log"]) == 2 and len(stored(engine)["repayment_log"]) == 1
+    assert len(stored(engine)["decision_log"]) == 4 and len(stored(engine)["repayment_log"]) == 1
 
 
 def test_tuple_rows_store_what_dict_rows_store(engine, tmp_path):
@@ -200,7 +206,7 @@ def test_sqlite_datetime_text_is_sqlalchemys(engine):
 
     sa = DecisionLogRow.__table__.c.decided_at.type._cached_bind_processor(engine.dialect)
     ins = _raw_inserts(engine)["decision_log"]
-    (fast,) = [p for i, p in ins.procs if ins.names[i] == "decided_at"]
+    (fast,) = [p for i, p, _ in ins.procs if ins.names[i] == "decided_at"]
     assert fast is not sa
     values = [datetime(1, 1, 1), datetime(999, 12, 31, 23, 59, 59, 999999),
               datetime(2026, 3, 1, 12, 0, tzinfo=TZ), datetime(2026, 3, 1, 12, 0, 0, 7, tzinfo=TZ),
