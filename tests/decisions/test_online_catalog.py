@@ -184,7 +184,7 @@ def test_feature_row_dict_and_demand_read_give_the_same_decisions_and_logged_fea
         e.flush()
         with e._db.connect() as conn:
             ids = conn.execute(text("SELECT auth_id FROM decision_log ORDER BY auth_id")).scalars()
-            # every row's values are a float64 vector (ADR 0021), none left as JSON
+            # every row's values are a float64 vector (ADR 0023), none left as JSON
             assert conn.execute(text("SELECT count(*) FROM decision_log WHERE features_json "
                                      "IS NOT NULL OR feature_values IS NULL")).scalar() == 0
             ids = list(ids)

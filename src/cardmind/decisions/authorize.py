@@ -832,7 +832,7 @@ def _logged_features(rules: dict[str, float], feats: Mapping[str, float],
 
 def _feature_columns(useds: list[Any]) -> list[tuple[str | None, Any, bytes | None]]:
     """``(features_json, feature_set, feature_values)`` of each decision's logged features
-    (:func:`_logged_features`): a float64 vector and its names (ADR 0021), the rows of one
+    (:func:`_logged_features`): a float64 vector and its names (ADR 0023), the rows of one
     source packed as one array; JSON when a value is not a number.
 
     >>> import numpy as np

@@ -89,7 +89,7 @@ class DecisionLogRow(Base):
     latency_us: Mapped[int] = mapped_column(Integer)
     request_json: Mapped[str] = mapped_column(Text)
     # the feature values of rows logged before migration 0004 (and of values that are not
-    # numbers); NULL when they are in ``feature_set`` / ``feature_values`` (ADR 0021)
+    # numbers); NULL when they are in ``feature_set`` / ``feature_values`` (ADR 0023)
     features_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     decision_json: Mapped[str] = mapped_column(Text)
     # last (added by migration 0002): the request's own time (``request_json``'s ``ts``, in
@@ -97,7 +97,7 @@ class DecisionLogRow(Base):
     # request has no readable time
     request_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True,
                                                         index=True)
-    # added by migration 0004 (ADR 0021): the feature values as little-endian float64, in the
+    # added by migration 0004 (ADR 0023): the feature values as little-endian float64, in the
     # order of the names of ``decision_feature_sets.set_id = feature_set`` (NaN: undefined)
     feature_set: Mapped[int | None] = mapped_column(Integer, nullable=True)
     feature_values: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -797,7 +797,7 @@ def upgrade_decision_log(conn: Any) -> bool:
 
 
 def upgrade_decision_log_features(conn: Any) -> bool:
-    """Bring an existing ``decision_log`` to the shape of migration 0004 (ADR 0021), in the
+    """Bring an existing ``decision_log`` to the shape of migration 0004 (ADR 0023), in the
     transaction of ``conn``: the ``decision_feature_sets`` table, the ``feature_set`` and
     ``feature_values`` columns, and ``features_json`` nullable (on SQLite the table is copied
     once: it cannot relax a NOT NULL in place). Rows already logged keep their

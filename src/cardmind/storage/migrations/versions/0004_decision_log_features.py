@@ -1,5 +1,5 @@
 """decision_log: feature values as a float64 vector (feature_set, feature_values) with their
-names in decision_feature_sets; features_json nullable, kept for older rows (ADR 0021).
+names in decision_feature_sets; features_json nullable, kept for older rows (ADR 0023).
 
 Revision ID: 0004_decision_log_features
 Revises: 0003_repayment_log
