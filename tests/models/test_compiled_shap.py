@@ -6,6 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
+from cardmind.errors import InvalidInput
 from cardmind.models.compiled import CompiledForest
 from cardmind.models.scoring import ScoringModel
 
@@ -173,3 +174,15 @@ def test_paths_of_more_than_16_distinct_features_use_the_general_kernel():
     ref = b.predict(test, pred_contrib=True, num_threads=1)
     assert np.max(np.abs(forest.contributions(test) - ref)) < 1e-9
     assert np.max(np.abs(forest.contributions_one(test[3]) - ref[3])) < 1e-9
+
+
+def test_a_row_of_the_wrong_length_is_refused_before_the_kernels_read_it():
+    X, y = _data(4)
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, "num_leaves": 7},
+                  lgb.Dataset(X, y), num_boost_round=5)
+    forest = CompiledForest.from_booster(b)
+    with pytest.raises(InvalidInput, match="row of 8 values"):
+        forest.contributions_one(X[0, :5])
+    with pytest.raises(InvalidInput, match="rows of 8 values"):
+        forest.contributions(X[:3, :7])
+    assert forest.contributions(X[:3]).shape == (3, 9)

@@ -446,6 +446,8 @@ class CompiledForest:
             raise InvalidInput("this compiled model has no node counts: no tree SHAP")
         phi = np.zeros(self.num_feature + 1)
         x = np.ascontiguousarray(x, dtype=np.float64)
+        if x.shape != (self.num_feature,):  # the kernels read x without bounds checks
+            raise InvalidInput(f"a row of {self.num_feature} values is needed, got shape {x.shape}")
         if self._plan is not None:
             self._plan.add_to(x, phi)
         else:
@@ -458,6 +460,8 @@ class CompiledForest:
         if self._shap_args is None:
             raise InvalidInput("this compiled model has no node counts: no tree SHAP")
         X = np.ascontiguousarray(np.atleast_2d(X), dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.num_feature:
+            raise InvalidInput(f"rows of {self.num_feature} values are needed, got shape {X.shape}")
         if self._plan is not None:
             out = np.zeros((X.shape[0], X.shape[1] + 1))
             self._plan.add_many(X, out)
