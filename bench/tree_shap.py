@@ -21,7 +21,8 @@ depends on the values. Every planned result is checked against LightGBM (1e-9).
 
     python bench/tree_shap.py [--rows 400]
 
-Prints medians (µs) and writes ``bench/results/tree_shap.json``.
+Prints medians (µs) and writes ``bench/results/tree_shap.json``. ``--engine`` measures instead
+the effect inside the authorization engine (see ``_engines``).
 """
 
 from __future__ import annotations
@@ -71,11 +72,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="dataset folder (default: simulate the tiny preset)")
     ap.add_argument("--rows", type=int, default=400)
+    ap.add_argument("--engine", action="store_true",
+                    help="instead: two engines, general vs planned, decisions interleaved")
     model_args(ap)
     args = ap.parse_args()
     tmp = pinned_workdir("cm-bench-shap-")
-    model, desc = _model(args, _dataset(args, tmp) if not _has_production() else tmp)
+    data = _dataset(args, tmp) if args.engine or not _has_production() else tmp
+    model, desc = _model(args, data)
     model.compile()
+    if args.engine:
+        _engines(model, desc, data, tmp)
+        return
     from cardmind.models.compiled import _shap
     from cardmind.models.scoring import ScoringModel
 
@@ -135,6 +142,59 @@ def main() -> None:
         "bench": "tree_shap", "model": desc, "rows": len(X), "load_avg": load,
         "cpu": platform.processor() or platform.machine(), "max_abs_diff_lightgbm": worst,
         "median_us": out}, indent=2))
+
+
+def _engines(model, desc: str, data: Path, tmp: Path) -> None:
+    """Two authorization engines serving the same model, one explaining with the general kernel
+    and one with the planned kernel, fed the same requests (the tiny preset's last 20 days, as
+    ``bench/authorize.py``, model's feature service), alternately first: deciding-thread CPU
+    per decision (``time.thread_time``: not counting time the process is preempted, which at a
+    high load average sets the wall-clock figures) and the latency of explained purchases."""
+    import gc
+
+    from authorize import WARMUP, _requests
+
+    from cardmind.decisions.authorize import AuthorizationEngine, EngineConfig
+    from cardmind.decisions.online import bootstrap_features, serving_features
+    from cardmind.models.scoring import ScoringModel
+
+    start, reqs = _requests(data, 20)
+    engines = {}
+    for name in ("general", "planned"):
+        m = ScoringModel(model_text=model.model_text, metadata=model.metadata)
+        m.compile()
+        if name == "general":
+            m._compiled._plan = None
+        feats = serving_features(m)
+        cfg = EngineConfig(db_url=f"sqlite:///{tmp / (name + '.db')}")
+        engines[name] = AuthorizationEngine.from_dataset(data, until=start, config=cfg, model=m,
+                                                         features=feats)
+        bootstrap_features(feats, data, start)
+    for r in reqs[:WARMUP]:
+        for e in engines.values():
+            e.decide(r)
+    cpu: dict[str, list[float]] = {k: [] for k in engines}
+    explained: dict[str, list[float]] = {k: [] for k in engines}
+    names = list(engines)
+    gc.collect()
+    gc.freeze()
+    for i, r in enumerate(reqs[WARMUP:]):
+        for name in names if i % 2 == 0 else names[::-1]:
+            c, t = time.thread_time_ns(), time.perf_counter_ns()
+            d = engines[name].decide(r)
+            us = (time.perf_counter_ns() - t) / 1000
+            cpu[name].append((time.thread_time_ns() - c) / 1000)
+            if any(x.code.startswith("FACTOR_") for x in d.reasons):
+                explained[name].append(us)
+    gc.unfreeze()
+    for e in engines.values():
+        e.close()
+    load = os.getloadavg()
+    print(f"model: {desc}; {len(cpu['planned'])} decisions per engine; load average {load[0]:.2f}")
+    print(f"{'engine':<9}{'CPU µs/decision':>16}{'explained':>10}{'their p50 µs':>13}")
+    for name in names:
+        print(f"{name:<9}{statistics.fmean(cpu[name]):>16.1f}{len(explained[name]):>10}"
+              f"{statistics.median(explained[name]):>13.0f}")
 
 
 def _has_production() -> bool:
