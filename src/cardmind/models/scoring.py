@@ -156,8 +156,8 @@ class ScoringModel:
 
         Same outputs as LightGBM to ~1e-15; about 4x faster for one row (see
         ``bench/fraud_model.py``). ``contributions``/``explain`` of up to ``COMPILED_MAX_ROWS``
-        rows then use the compiled tree SHAP (LightGBM's values to ~1e-12, ~1/10 of its time
-        for one row, without its predictor set-up).
+        rows then use the compiled tree SHAP (LightGBM's values to ~1e-12, ~1/15 of its time
+        for one row, without its predictor set-up; ``bench/tree_shap.py``).
         """
         from cardmind.models.compiled import CompiledForest
 
