@@ -128,6 +128,8 @@ def test_demand_read_equals_the_eager_read_on_the_names_it_serves():
     served = OnlineEngine(catalog, allowed_lateness="1h", serve=names)
     assert served.feature_names == tuple(names) and eager.feature_names is None
     assert 0 < len(served._served.reader_keys) <= len(eager._eager.reader_keys)
+    # the served read fills a vector of what it computes, not one of the whole catalog
+    assert len(served._served.blank) < len(served.names) // 4 == len(eager._eager.blank) // 4
     a, pending = None, None
     for step in _stream(tables):
         if step[0] == "update":

@@ -94,14 +94,18 @@ class _GroupRuntime:
         lanes_id = hashlib.blake2b(repr((g.lanes, cols)).encode(), digest_size=4).hexdigest()
         self.prefix = f"g:{g.entity}:{g.source}:{g.column}:{lanes_id}:"
 
-    def read_plan(self, keep: set[int] | None) -> np.ndarray | None:
+    def read_plan(self, keep: set[int] | None,
+                  at: dict[int, int] | None = None) -> np.ndarray | None:
         """The read plan of this group's features whose slot is in ``keep`` (None: all of them),
         or None when there is none: only their lanes are visited, only back to their longest
-        window."""
+        window. ``at`` maps a slot to its place in the read's vector (None: the same)."""
         plain = self.plain if keep is None else [x for x in self.plain if x[3] in keep]
         dist = self.dist if keep is None else [x for x in self.dist if x[2] in keep]
         if not (plain or dist):
             return None
+        if at is not None:
+            plain = [(s, w, lane, at[o]) for s, w, lane, o in plain]
+            dist = [(spec, w, at[o]) for spec, w, o in dist]
         return read_plan(self.windows.tolist(), plain, dist)
 
     def new_log(self) -> WindowLog:
@@ -112,16 +116,34 @@ class _GroupRuntime:
 class _ReadPlan:
     """What one read computes, for a set of vector slots (the requested features and what they
     are computed from): the groups to read and their plans, the request, label, repayment and
-    derived features among them, and the row layout of the requested names."""
+    derived features among them, and the row layout of the requested names.
+
+    The read's vector holds the kept slots only, in slot order (``blank``: all of them NaN):
+    a served read of a few dozen features fills a vector of that size, not one of the whole
+    catalog; the eager plan's vector is the engine's (``self.names`` order).
+    """
 
     def __init__(self, engine: OnlineEngine, names: Sequence[str], keep: set[int] | None) -> None:
         def kept(slot: int) -> bool:
             return keep is None or slot in keep
 
         index = engine._index
-        self.layout = RowLayout(names, [index[n] for n in names])
+        # slot -> place in this read's vector (None: the engine's slots)
+        at = None if keep is None else {s: i for i, s in enumerate(sorted(keep))}
+
+        def place(slot: int) -> int:
+            return slot if at is None else at[slot]
+
+        def places(rows: np.ndarray, cols: Sequence[int]) -> np.ndarray:
+            rows = rows.copy()
+            for c in cols:
+                rows[:, c] = [o if o < 0 else place(o) for o in rows[:, c].tolist()]
+            return rows
+
+        self.blank = np.full(len(engine.names) if at is None else len(at), np.nan)
+        self.layout = RowLayout(names, [place(index[n]) for n in names])
         readers = [(r, plan) for r in engine._groups
-                   if (plan := r.read_plan(keep)) is not None]
+                   if (plan := r.read_plan(keep, at)) is not None]
         self.reader_keys = [(r.prefix, r.entity) for r, _ in readers]
         self.floats = np.asarray([not r.integer for r, _ in readers], np.bool_)
         self.plans = np.concatenate([plan for _, plan in readers] or [_NO_CODES])
@@ -129,27 +151,28 @@ class _ReadPlan:
         self.specs = np.concatenate([r.specs for r, _ in readers]
                                     or [np.zeros((0, 2), np.int64)]).reshape(-1, 2)
         self.spec_off = np.cumsum([0] + [len(r.specs) for r, _ in readers]).astype(np.int64)
-        self.req_plain = [(i, what) for i, what in engine._req_plain if kept(i)]
+        self.req_plain = [(place(i), what) for i, what in engine._req_plain if kept(i)]
         self.req_onehot: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
         for col, (_, by_value) in engine._req_onehot.items():
-            m = {v: i for v, i in by_value.items() if kept(i)}
+            m = {v: place(i) for v, i in by_value.items() if kept(i)}
             if m:
                 self.req_onehot[col] = (np.asarray(list(m.values()), np.int64), m)
-        # (entity, state key prefix, label_counts rows)
+        # (entity, state key prefix, label_counts rows: out, window, delay, rate_of)
         self.label_specs: list[tuple[str, str, np.ndarray]] = []
         for entity, prefix, specs in engine._label_specs:
             rows = specs[[kept(int(o)) for o in specs[:, 0]]]
             if len(rows):
-                self.label_specs.append((entity, prefix, rows))
+                self.label_specs.append((entity, prefix, places(rows, (0, 3))))
         # (entity, lookback, repayments prefix, auth prefix, approved bit, repayment_features rows)
         self.rep_specs: list[tuple[Any, ...]] = []
         for *head, specs in engine._rep_specs:
             rows = specs[[kept(int(o)) for o in specs[:, 0]]]
             if len(rows):
-                self.rep_specs.append((*head, rows))
+                self.rep_specs.append((*head, places(rows, (0,))))
         # one table in dependency order, evaluated in the read's compiled call when nothing
         # computed in Python (labels, repayments) comes between the window reads and it
-        self.derived = derived_table([row for row in engine._derived_rows if kept(row[1])])
+        self.derived = derived_table([(op, place(out), [place(i) for i in ins])
+                                      for op, out, ins in engine._derived_rows if kept(out)])
         self.derived_fused = bool(readers) and not (self.label_specs or self.rep_specs)
         self.has_reads = bool(readers)
 
@@ -270,7 +293,6 @@ class OnlineEngine:
         self._derived_rows = [  # dependency order
             (d.op, self._index[d.name], [self._index[n] for n in d.inputs])
             for _, ds in sorted(batches.items(), key=lambda kv: kv[0]) for d in ds]
-        self._blank = np.full(len(self.names), np.nan)
         label_specs: dict[str, list[tuple[int, int, int, int]]] = {}
         for d in self.plan.labels:
             label_specs.setdefault(d.entity, []).append((
@@ -341,11 +363,11 @@ class OnlineEngine:
 
     def _vector(self, t: int, attrs: dict[str, Any], keys: dict[str, str | None],
                 rp: _ReadPlan | None = None) -> np.ndarray:
-        """The features of read plan ``rp`` (default: every one) in their slots of a new vector
-        (the others NaN)."""
+        """The features of read plan ``rp`` (default: every one) in a new vector of its slots
+        (``rp.blank``: the engine's for the eager plan; the others NaN)."""
         if rp is None:
             rp = self._eager
-        vals = self._blank.copy()
+        vals = rp.blank.copy()
         if None in keys.values():  # the same keys are required whatever is read
             for e in self._group_entities:
                 if keys[e] is None:
