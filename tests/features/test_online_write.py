@@ -28,6 +28,7 @@ from cardmind.features.plan import (
     MaskSet,
     Plan,
     code,
+    codes,
     entity_key,
     event_time,
     event_value,
@@ -35,6 +36,7 @@ from cardmind.features.plan import (
     virtual,
 )
 from cardmind.features.stores import RedisStore
+from cardmind.features.writekernel import admit_all
 from cardmind.units import TZ
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=TZ)
@@ -290,3 +292,69 @@ def test_a_missing_required_key_leaves_every_group_untouched():
     with pytest.raises(InvalidInput, match="missing key customer_id"):
         engine.update(st, "statements")
     assert list(engine.store.keys("")) == []
+
+
+class _Shout(str):
+    """A str whose text (``str()``) is not its value: its code is that of its text."""
+
+    def __str__(self) -> str:
+        return self.upper()
+
+
+@pytest.mark.parametrize("values", [
+    ["m1", "m1", None, 42, True, "42", 4.5, "", "\u00e9"],
+    [_Shout("qr"), "qr", None],  # equal to "qr" (and the same hash), another text
+    [["qr"], "qr", None, {"a": 1}],  # unhashable values
+])
+def test_codes_equal_code_of_each_value(values):
+    assert codes(list(values)) == [code(v) for v in values]
+    assert codes(list(values)) == [code(v) for v in values]  # once they are all known too
+    assert code(_Shout("qr")) != code("qr")
+
+
+def test_one_call_admits_into_every_log_of_the_source_and_refuses_per_log():
+    """``admit_all`` equals ``WindowLog.admit`` log by log: integer and float values, a log
+    skipped (no lanes), a too-late event refused in one log while another takes it, the
+    event's codes picked per log."""
+    specs = np.asarray([[1, 0], [0, 1]], np.int64)
+    make = [lambda: WindowLog(integer=True, n_codes=2, specs=specs),
+            lambda: WindowLog(integer=False, n_codes=0),
+            lambda: WindowLog(integer=True, n_codes=1, specs=np.asarray([[0, 0]], np.int64))]
+    picked = [(2, 0), (), (1,)]  # the event code columns each log keeps, in its order
+    rng = np.random.default_rng(5)
+    one = [m() for m in make]
+    each = [m() for m in make]
+    retention = np.asarray([400, 300, 200], np.int64)
+    cols = np.asarray([4, 6, 6, 7, 2, 0, 1], np.int64)  # 3 + 1 offsets, then the columns
+    all_specs = np.concatenate([specs, np.zeros((0, 2), np.int64), [[0, 0]]]).astype(np.int64)
+    spec_off = np.asarray([0, 2, 2, 3], np.int64)
+    refused = 0
+    t = 1_000
+    for i in range(600):
+        t += int(rng.integers(0, 30))
+        ts = t - int(rng.integers(0, 120)) if rng.random() < 0.2 else t  # some beyond lateness
+        ecodes = rng.integers(0, 4, size=3).astype(np.int64)
+        lanes = [int(rng.integers(0, 4)), int(rng.integers(1, 4)), 0 if i % 7 == 0 else 1]
+        ival, fval = int(rng.integers(-9, 1_000)), float(rng.normal())
+        state = np.zeros(12, np.int64)
+        fvals = np.zeros(3)
+        for g, log in enumerate(one):
+            if log.hi == log.buf.shape[1]:
+                log._grow()
+            state[4 * g: 4 * g + 4] = (lanes[g], ival, log.lo, log.hi)
+            fvals[g] = fval
+        admit_all(tuple(log.buf for log in one), np.asarray([False, True, False]), state, fvals,
+                  ecodes, cols, all_specs, spec_off, retention, ts, 60)
+        for g, (a, b) in enumerate(zip(one, each, strict=True)):
+            if lanes[g] == 0:
+                assert state[4 * g + 2] == a.lo  # skipped: untouched
+                continue
+            want = b.admit(ts, fval if g == 1 else ival, lanes[g],
+                           ecodes[list(picked[g])].astype(np.int64), int(retention[g]), 60)
+            assert (state[4 * g + 2] >= 0) == want
+            refused += not want
+            if want:
+                a.lo, a.hi = int(state[4 * g + 2]), a.hi + 1
+    assert refused > 0
+    for a, b in zip(one, each, strict=True):
+        np.testing.assert_array_equal(a.buf[:, a.lo:a.hi], b.buf[:, b.lo:b.hi])

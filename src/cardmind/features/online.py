@@ -60,6 +60,7 @@ from cardmind.features.readkernel import (
 )
 from cardmind.features.row import FeatureRow, RowLayout
 from cardmind.features.stores import MemoryStore, StateStore, open_store
+from cardmind.features.writekernel import STATE_WIDTH, SourceWrite
 
 _NO_CODES = np.zeros(0, np.int64)
 _EMPTY_BUF = np.zeros((4, 0), np.int64)  # the storage of a log with no events
@@ -245,18 +246,16 @@ class OnlineEngine:
         maskers: dict[tuple[str, tuple[str | None, ...]], LaneMasker] = {}
         for r in self._groups:  # one masker per distinct lane list: a mask computed once per event
             r.masker = maskers.setdefault((r.group.source, tuple(r.group.lanes)), r.masker)
-        # the write recipe of each source: its lane masks computed together, then one step per
-        # group with everything the loop needs unpacked (see _write)
-        self._mask_sets: dict[str, MaskSet] = {}
-        self._steps: dict[str, list[tuple[Any, ...]]] = {}
+        # the write recipe of each source (writekernel.SourceWrite): its lane masks computed
+        # together, its groups admitted in one compiled call
+        self._writes: dict[str, SourceWrite] = {}
         for src, rs in self._by_source.items():
             slots = list(dict.fromkeys(r.masker for r in rs))
-            self._mask_sets[src] = MaskSet(slots)
-            self._steps[src] = [
-                (r.entity, r.value_kind, r.column if r.value_kind == 1 else r.ratio[0],
-                 r.ratio[1], slots.index(r.masker), tuple(r.distinct_columns),
-                 np.zeros(r.n_codes, np.int64), r.prefix, r.retention_us, r)
-                for r in rs]
+            self._writes[src] = SourceWrite(
+                [(r.entity, r.value_kind, r.column if r.value_kind == 1 else r.ratio[0],
+                  r.ratio[1], slots.index(r.masker), tuple(r.distinct_columns), r.specs,
+                  r.prefix, r.retention_us, r.integer, r.new_log) for r in rs],
+                MaskSet(slots))
         self._label_entities = self.plan.label_entities()
         self._entities = sorted({r.entity for r in self._groups}
                                 | {d.entity for d in self.plan.labels}
@@ -489,52 +488,28 @@ class OnlineEngine:
     def _write(self, table: str, t: int, attrs: dict[str, Any],
                keys: dict[str, str | None]) -> None:
         """The event enters the state of every group of its table it belongs to."""
-        masks = self._mask_sets[table](attrs)
-        codes: dict[str, int] | None = None
         store = self.store
-        put = store.put
         # a MemoryStore's dictionary holds the live logs themselves: read it directly, and
         # putting back a log it returned would change nothing (any other store, e.g. Redis,
         # is told of every change)
         in_place = type(store) is MemoryStore
-        get = store.live().get if in_place else store.get
-        late = self.allowed_lateness_us
-        for entity, kind, column, den, slot, cols, cv, prefix, retention, r in self._steps[table]:
-            key = keys[entity]
-            if key is None:
-                continue
-            if kind == 1:
-                v = attrs.get(column)
-                if v is None:
-                    continue
-                value: int | float = int(v)
-            elif kind == 0:
-                value = 0
-            else:
-                num, d = attrs.get(column), attrs.get(den)
-                if num is None or d is None or d <= 0:
-                    continue
-                value = int(num) / int(d)
-            mask = masks[slot]
-            if mask == 0:
-                continue
-            skey = prefix + key
-            log = get(skey)
-            fresh = log is None
-            if fresh:
-                log = r.new_log()
-            if cols:
-                if codes is None:
-                    codes = {}
-                for i, c in enumerate(cols):
-                    h = codes.get(c)
-                    if h is None:
-                        h = codes[c] = code(attrs.get(c))
-                    cv[i] = h
-            if not log.admit(t, value, mask, cv, retention, late):
+        write = self._writes[table]
+        offered = write(store.live().get if in_place else store.get, t, attrs, keys,
+                        self.allowed_lateness_us)
+        if not offered:
+            return
+        put = store.put
+        state = write.state.tolist()
+        for at, skey, log, fresh in offered:
+            lo = state[at + 2]
+            if lo < 0:
+                entity = write.steps[at // STATE_WIDTH][1]
                 self._reject(f"{table} event at {t} is older than the allowed lateness behind "
-                             f"the newest event {log.newest} of {entity} {key!r}: not applied")
+                             f"the newest event {log.newest} of {entity} {keys[entity]!r}: "
+                             f"not applied")
                 continue
+            log.lo = lo
+            log.hi += 1
             if fresh or not in_place:
                 put(skey, log)
 

@@ -332,3 +332,20 @@ def code(value: Any) -> int:
             _CODES.clear()
         _CODES[text] = h
     return h
+
+
+def codes(values: list[Any]) -> list[int]:
+    """:func:`code` of each value; a ``str`` already coded costs one dictionary probe (codes are
+    kept by text, and a ``str`` is its own text).
+
+    >>> codes(["m1", None, 42]) == [code("m1"), 0, code(42)]
+    True
+    """
+    try:
+        hs: list[Any] = list(map(_CODES.get, values))
+    except TypeError:  # an unhashable value
+        return [code(v) for v in values]
+    for i, v in enumerate(values):
+        if hs[i] is None or type(v) is not str:  # not coded yet, null, or not a str
+            hs[i] = code(v)
+    return hs
