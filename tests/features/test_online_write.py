@@ -324,10 +324,11 @@ def test_one_call_admits_into_every_log_of_the_source_and_refuses_per_log():
     rng = np.random.default_rng(5)
     one = [m() for m in make]
     each = [m() for m in make]
-    retention = np.asarray([400, 300, 200], np.int64)
-    cols = np.asarray([4, 6, 6, 7, 2, 0, 1], np.int64)  # 3 + 1 offsets, then the columns
+    retention = [400, 300, 200]
+    # per log: float, retention, first and end code index, first and end spec; then the codes
+    recipe = np.asarray([0, 400, 18, 20, 0, 2, 1, 300, 20, 20, 2, 2, 0, 200, 20, 21, 2, 3,
+                         2, 0, 1], np.int64)
     all_specs = np.concatenate([specs, np.zeros((0, 2), np.int64), [[0, 0]]]).astype(np.int64)
-    spec_off = np.asarray([0, 2, 2, 3], np.int64)
     refused = 0
     t = 1_000
     for i in range(600):
@@ -337,20 +338,18 @@ def test_one_call_admits_into_every_log_of_the_source_and_refuses_per_log():
         lanes = [int(rng.integers(0, 4)), int(rng.integers(1, 4)), 0 if i % 7 == 0 else 1]
         ival, fval = int(rng.integers(-9, 1_000)), float(rng.normal())
         state = np.zeros(12, np.int64)
-        fvals = np.zeros(3)
         for g, log in enumerate(one):
             if log.hi == log.buf.shape[1]:
                 log._grow()
             state[4 * g: 4 * g + 4] = (lanes[g], ival, log.lo, log.hi)
-            fvals[g] = fval
-        admit_all(tuple(log.buf for log in one), np.asarray([False, True, False]), state, fvals,
-                  ecodes, cols, all_specs, spec_off, retention, ts, 60)
+        state.view(np.float64)[5] = fval  # the float log's value, as its bits
+        admit_all(tuple(log.buf for log in one), state, ecodes, recipe, all_specs, ts, 60)
         for g, (a, b) in enumerate(zip(one, each, strict=True)):
             if lanes[g] == 0:
                 assert state[4 * g + 2] == a.lo  # skipped: untouched
                 continue
             want = b.admit(ts, fval if g == 1 else ival, lanes[g],
-                           ecodes[list(picked[g])].astype(np.int64), int(retention[g]), 60)
+                           ecodes[list(picked[g])].astype(np.int64), retention[g], 60)
             assert (state[4 * g + 2] >= 0) == want
             refused += not want
             if want:

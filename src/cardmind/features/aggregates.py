@@ -228,6 +228,23 @@ class WindowLog:
     def __len__(self) -> int:
         return self.hi - self.lo
 
+    def empty_like(self) -> WindowLog:
+        """A new empty log of the same kind (values, code columns, the same specs object), made
+        without checking the specs again (the online write's new logs).
+
+        >>> log = WindowLog(integer=False, n_codes=2, specs=np.asarray([[1, 0]]))
+        >>> log.update(5, 1.5, 1, (3, 4)); new = log.empty_like()
+        >>> len(new), new.integer, new.codes.shape[0], new.specs is log.specs
+        (0, False, 2, True)
+        """
+        log = WindowLog.__new__(WindowLog)
+        log.integer = self.integer
+        log._use(np.zeros((self.buf.shape[0], 16), np.int64))
+        log.specs = self.specs
+        log.lo = 0
+        log.hi = 0
+        return log
+
     @property
     def newest(self) -> int | None:
         return int(self.ts[self.hi - 1]) if self.hi > self.lo else None

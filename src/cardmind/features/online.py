@@ -92,6 +92,7 @@ class _GroupRuntime:
         self.value_kind = 0 if g.column is None else 2 if col is not None and col.numerator else 1
         self.ratio = (col.numerator, col.denominator) if self.value_kind == 2 else ("", "")
         self.masker = LaneMasker(g.source, g.lanes)
+        self._empty = WindowLog(integer=self.integer, n_codes=self.n_codes, specs=self.specs)
         lanes_id = hashlib.blake2b(repr((g.lanes, cols)).encode(), digest_size=4).hexdigest()
         self.prefix = f"g:{g.entity}:{g.source}:{g.column}:{lanes_id}:"
 
@@ -110,7 +111,8 @@ class _GroupRuntime:
         return read_plan(self.windows.tolist(), plain, dist)
 
     def new_log(self) -> WindowLog:
-        return WindowLog(integer=self.integer, n_codes=self.n_codes, specs=self.specs)
+        """An empty log of this group (the layout of one checked at construction)."""
+        return self._empty.empty_like()
 
 
 

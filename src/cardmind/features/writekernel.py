@@ -16,11 +16,12 @@ refusals, insert position, expiry and flags), and the new bounds are set back on
 >>> logs = [WindowLog(integer=True, n_codes=1, specs=np.asarray([[0, 0]])),
 ...         WindowLog(integer=False, n_codes=0)]
 >>> state = np.asarray([1, 500, 0, 0, 3, 0, 0, 0], np.int64)  # lanes, value, lo, hi per log
->>> fvals = np.asarray([0.0, 0.25])
->>> admit_all((logs[0].buf, logs[1].buf), np.asarray([False, True]), state, fvals,
-...           np.asarray([77], np.int64), np.asarray([3, 4, 4, 0], np.int64),
-...           np.asarray([[0, 0]], np.int64), np.asarray([0, 1, 1], np.int64),
-...           np.asarray([100, 100], np.int64), 10, 5)
+>>> state.view(np.float64)[5] = 0.25  # a float log's value
+>>> recipe = np.asarray([0, 100, 12, 13, 0, 1,  # integer, retention, its codes, its specs
+...                      1, 100, 13, 13, 1, 1,  # float, retention, no codes, no specs
+...                      0], np.int64)  # the first log's code: the event's code 0
+>>> admit_all((logs[0].buf, logs[1].buf), state, np.asarray([77], np.int64), recipe,
+...           np.asarray([[0, 0]], np.int64), 10, 5)
 >>> state[2::4].tolist()  # the new lo of each log (-1: refused)
 [0, 0]
 >>> logs[0].hi = logs[1].hi = 1
@@ -39,46 +40,48 @@ import numpy as np
 from cardmind.features.flags import admit
 from cardmind.features.plan import MaskSet, codes
 
-#: the per-log state row of :func:`admit_all`: lanes (0: skip), integer value, lo, hi
+#: the per-log state row of :func:`admit_all`: lanes (0: skip), value, lo, hi
 STATE_WIDTH = 4
 _EMPTY_BUF = np.zeros((4, 0), np.int64)  # in the tuple of logs where a group is skipped
 
 
 @numba.njit(cache=True)
-def admit_all(bufs, floats, state, fvals, ecodes, cols, specs, spec_off, retention, t,
-              lateness):  # pragma: no cover - compiled
+def admit_all(bufs, state, ecodes, recipe, specs, t, lateness):  # pragma: no cover - compiled
     """:func:`~cardmind.features.flags.admit` of one event into many logs, in one call.
 
     Log ``g`` (``bufs[g]``, a :attr:`WindowLog.buf <cardmind.features.aggregates.WindowLog>`
     with room for one more event) takes the event when ``state[4g]`` (its lane mask) is not 0,
-    with value ``state[4g + 1]`` (integer logs) or ``fvals[g]`` (``floats[g]``), bounds
-    ``state[4g + 2: 4g + 4]``; its new ``lo`` (or -1: refused as too late) is written to
-    ``state[4g + 2]``. Its codes are ``ecodes[cols[cols[g]:cols[g + 1]]]`` (``cols`` starts with
-    ``G + 1`` offsets), its distinct specs ``specs[spec_off[g]:spec_off[g + 1]]``.
+    with value ``state[4g + 1]`` (a float's bits in a float log) and bounds ``state[4g + 2]``,
+    ``state[4g + 3]``; its new ``lo`` (or -1: refused as too late) is written to
+    ``state[4g + 2]``. ``recipe`` holds per log ``float log, retention, first and end code
+    index, first and end spec`` (6 values), then the code indices: the log's codes are
+    ``ecodes[recipe[first:end]]``, its distinct specs ``specs[first spec:end spec]``.
     """
     G = len(bufs)
+    fstate = state.view(np.float64)
     width = 0
     for g in range(G):
-        width = max(width, cols[g + 1] - cols[g])
+        width = max(width, recipe[6 * g + 3] - recipe[6 * g + 2])
     scratch = np.empty(width, np.int64)
     for g in range(G):
         lanes = state[4 * g]
         if lanes == 0:
             continue
-        a = cols[g]
-        n = cols[g + 1] - a
+        r = 6 * g
+        a = recipe[r + 2]
+        n = recipe[r + 3] - a
         cv = scratch[:n]
         for k in range(n):
-            cv[k] = ecodes[cols[a + k]]
-        sp = specs[spec_off[g] : spec_off[g + 1]]
+            cv[k] = ecodes[recipe[a + k]]
+        sp = specs[recipe[r + 4] : recipe[r + 5]]
         lo = state[4 * g + 2]
         hi = state[4 * g + 3]
-        if floats[g]:
-            state[4 * g + 2] = admit(bufs[g], True, lo, hi, t, fvals[g], lanes, cv, sp,
-                                     retention[g], lateness)
+        if recipe[r]:
+            state[4 * g + 2] = admit(bufs[g], True, lo, hi, t, fstate[4 * g + 1], lanes, cv, sp,
+                                     recipe[r + 1], lateness)
         else:
             state[4 * g + 2] = admit(bufs[g], False, lo, hi, t, state[4 * g + 1], lanes, cv, sp,
-                                     retention[g], lateness)
+                                     recipe[r + 1], lateness)
 
 
 class SourceWrite:
@@ -98,15 +101,19 @@ class SourceWrite:
         self.code_columns = tuple(dict.fromkeys(c for g in groups for c in g[5]))
         where = {c: i for i, c in enumerate(self.code_columns)}
         n = len(groups)
-        offsets = np.cumsum([0] + [len(g[5]) for g in groups]) + n + 1
-        self.cols = np.asarray([*offsets, *(where[c] for g in groups for c in g[5])], np.int64)
-        self.specs = np.concatenate([g[6] for g in groups] or [np.zeros((0, 2), np.int64)]
-                                    ).astype(np.int64).reshape(-1, 2)
-        self.spec_off = np.cumsum([0] + [len(g[6]) for g in groups]).astype(np.int64)
-        self.retention = np.asarray([g[8] for g in groups], np.int64)
-        self.floats = np.asarray([not g[9] for g in groups], np.bool_)
+        head: list[int] = []
+        cols: list[int] = []
+        n_specs = 0
+        for g in groups:
+            first = 6 * n + len(cols)
+            cols += [where[c] for c in g[5]]
+            head += [int(not g[9]), g[8], first, first + len(g[5]), n_specs, n_specs + len(g[6])]
+            n_specs += len(g[6])
+        self.recipe = np.asarray(head + cols, np.int64)
+        self.specs = np.concatenate([np.asarray(g[6], np.int64).reshape(-1, 2) for g in groups]
+                                    or [np.zeros((0, 2), np.int64)])
         self.state = np.zeros(STATE_WIDTH * n, np.int64)
-        self.fvals = np.zeros(n, np.float64)
+        self.fstate = self.state.view(np.float64)  # a float log's value, as its bits
         self.ecodes = np.zeros(len(self.code_columns), np.int64)
         # the loop's view of each group: (state offset, entity, kind, column, denominator,
         # mask slot, float value, prefix, new_log)
@@ -121,7 +128,7 @@ class SourceWrite:
         none yet). Every value is computed before any log changes (a bad value changes none)."""
         masks = self.masks(attrs)
         state = self.state
-        fvals = self.fvals
+        fstate = self.fstate
         bufs: list[np.ndarray] = []
         offered: list[tuple[int, str, Any, bool]] = []
         for at, entity, kind, column, den, slot, isfloat, prefix, new_log in self.steps:
@@ -159,7 +166,7 @@ class SourceWrite:
                 log._grow()
             state[at] = mask
             if isfloat:
-                fvals[at // STATE_WIDTH] = value
+                fstate[at + 1] = value
             else:
                 state[at + 1] = value
             state[at + 2] = log.lo
@@ -169,6 +176,5 @@ class SourceWrite:
         if offered:
             if self.code_columns:
                 self.ecodes[:] = codes(list(map(attrs.get, self.code_columns)))
-            admit_all(tuple(bufs), self.floats, state, fvals, self.ecodes, self.cols, self.specs,
-                      self.spec_off, self.retention, t, lateness)
+            admit_all(tuple(bufs), state, self.ecodes, self.recipe, self.specs, t, lateness)
         return offered
