@@ -325,9 +325,10 @@ def test_one_call_admits_into_every_log_of_the_source_and_refuses_per_log():
     one = [m() for m in make]
     each = [m() for m in make]
     retention = [400, 300, 200]
-    # per log: float, retention, first and end code index, first and end spec; then the codes
-    recipe = np.asarray([0, 400, 18, 20, 0, 2, 1, 300, 20, 20, 2, 2, 0, 200, 20, 21, 2, 3,
-                         2, 0, 1], np.int64)
+    # 3 logs, 2 values, 3 codes; per log: float, retention, first and end code index, first
+    # and end spec, value; then the code indices
+    recipe = np.asarray([3, 2, 3, 0, 400, 24, 26, 0, 2, 0, 1, 300, 26, 26, 2, 2, 1,
+                         0, 200, 26, 27, 2, 3, 0, 2, 0, 1], np.int64)
     all_specs = np.concatenate([specs, np.zeros((0, 2), np.int64), [[0, 0]]]).astype(np.int64)
     refused = 0
     t = 1_000
@@ -337,23 +338,27 @@ def test_one_call_admits_into_every_log_of_the_source_and_refuses_per_log():
         ecodes = rng.integers(0, 4, size=3).astype(np.int64)
         lanes = [int(rng.integers(0, 4)), int(rng.integers(1, 4)), 0 if i % 7 == 0 else 1]
         ival, fval = int(rng.integers(-9, 1_000)), float(rng.normal())
-        state = np.zeros(12, np.int64)
+        ev = np.zeros(10, np.int64)  # 2 values, as floats, 3 codes, 3 outputs
+        ev[0] = ival
+        ev.view(np.float64)[3] = fval
+        ev[4:7] = ecodes
+        bounds = []
         for g, log in enumerate(one):
             if log.hi == log.buf.shape[1]:
                 log._grow()
-            state[4 * g: 4 * g + 4] = (lanes[g], ival, log.lo, log.hi)
-        state.view(np.float64)[5] = fval  # the float log's value, as its bits
-        admit_all(tuple(log.buf for log in one), state, ecodes, recipe, all_specs, ts, 60)
+            bounds += [log.lo, log.hi, lanes[g]]
+        if i % 11 == 0:
+            bounds[4] = -1  # a skipped log (no key)
+        admit_all(tuple(log.buf for log in one), tuple(bounds), ev, recipe, all_specs, ts, 60)
         for g, (a, b) in enumerate(zip(one, each, strict=True)):
-            if lanes[g] == 0:
-                assert state[4 * g + 2] == a.lo  # skipped: untouched
-                continue
+            if lanes[g] == 0 or bounds[3 * g + 1] < 0:
+                continue  # skipped: the log is compared unchanged below
             want = b.admit(ts, fval if g == 1 else ival, lanes[g],
                            ecodes[list(picked[g])].astype(np.int64), retention[g], 60)
-            assert (state[4 * g + 2] >= 0) == want
+            assert (ev[7 + g] >= 0) == want
             refused += not want
             if want:
-                a.lo, a.hi = int(state[4 * g + 2]), a.hi + 1
+                a.lo, a.hi = int(ev[7 + g]), a.hi + 1
     assert refused > 0
     for a, b in zip(one, each, strict=True):
         np.testing.assert_array_equal(a.buf[:, a.lo:a.hi], b.buf[:, b.lo:b.hi])

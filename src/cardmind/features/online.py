@@ -42,7 +42,6 @@ from cardmind.features.definitions import ENTITIES, Catalog, FeatureService
 from cardmind.features.plan import (
     Group,
     LaneMasker,
-    MaskSet,
     Plan,
     code,
     entity_key,
@@ -60,7 +59,7 @@ from cardmind.features.readkernel import (
 )
 from cardmind.features.row import FeatureRow, RowLayout
 from cardmind.features.stores import MemoryStore, StateStore, open_store
-from cardmind.features.writekernel import STATE_WIDTH, SourceWrite
+from cardmind.features.writekernel import SourceWrite
 
 _NO_CODES = np.zeros(0, np.int64)
 _EMPTY_BUF = np.zeros((4, 0), np.int64)  # the storage of a log with no events
@@ -250,14 +249,10 @@ class OnlineEngine:
             r.masker = maskers.setdefault((r.group.source, tuple(r.group.lanes)), r.masker)
         # the write recipe of each source (writekernel.SourceWrite): its lane masks computed
         # together, its groups admitted in one compiled call
-        self._writes: dict[str, SourceWrite] = {}
-        for src, rs in self._by_source.items():
-            slots = list(dict.fromkeys(r.masker for r in rs))
-            self._writes[src] = SourceWrite(
-                [(r.entity, r.value_kind, r.column if r.value_kind == 1 else r.ratio[0],
-                  r.ratio[1], slots.index(r.masker), tuple(r.distinct_columns), r.specs,
-                  r.prefix, r.retention_us, r.integer, r.new_log) for r in rs],
-                MaskSet(slots))
+        self._writes = {src: SourceWrite([
+            (r.entity, r.value_kind, r.column if r.value_kind == 1 else r.ratio[0], r.ratio[1],
+             r.masker, tuple(r.distinct_columns), r.specs, r.prefix, r.retention_us, r.integer,
+             r.new_log) for r in rs]) for src, rs in self._by_source.items()}
         self._label_entities = self.plan.label_entities()
         self._entities = sorted({r.entity for r in self._groups}
                                 | {d.entity for d in self.plan.labels}
@@ -501,11 +496,11 @@ class OnlineEngine:
         if not offered:
             return
         put = store.put
-        state = write.state.tolist()
-        for at, skey, log, fresh in offered:
-            lo = state[at + 2]
+        out = write.ev[write.out_at:].tolist()
+        for g, skey, log, fresh in offered:
+            lo = out[g]
             if lo < 0:
-                entity = write.steps[at // STATE_WIDTH][1]
+                entity = write.steps[g][1]
                 self._reject(f"{table} event at {t} is older than the allowed lateness behind "
                              f"the newest event {log.newest} of {entity} {keys[entity]!r}: "
                              f"not applied")
