@@ -362,3 +362,15 @@ def test_one_call_admits_into_every_log_of_the_source_and_refuses_per_log():
     assert refused > 0
     for a, b in zip(one, each, strict=True):
         np.testing.assert_array_equal(a.buf[:, a.lo:a.hi], b.buf[:, b.lo:b.hi])
+
+
+def test_keys_equal_entity_key_of_every_entity():
+    from cardmind.features.online import _keys
+
+    columns = [(e, ENTITIES[e].keys) for e in ENTITIES]
+    assert any(len(cols) == 2 for _, cols in columns)
+    rng = np.random.default_rng(2)
+    pool = [None, "c1", "m\x1f2", 7, 7.5, True, "", "\u00e9"]
+    for _ in range(300):
+        attrs = {c: pool[rng.integers(0, len(pool))] for _, cols in columns for c in cols}
+        assert _keys(columns, attrs) == {e: entity_key(e, attrs) for e, _ in columns}

@@ -154,11 +154,14 @@ class _ReadPlan:
                                     or [np.zeros((0, 2), np.int64)]).reshape(-1, 2)
         self.spec_off = np.cumsum([0] + [len(r.specs) for r, _ in readers]).astype(np.int64)
         self.req_plain = [(place(i), what) for i, what in engine._req_plain if kept(i)]
-        self.req_onehot: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
+        # one-hot request features: (column, value -> slot); every one is 0 unless its value
+        # is the event's, so the blank vector holds their 0 and a read sets one 1 per column
+        self.req_onehot: list[tuple[str, dict[str, int]]] = []
         for col, (_, by_value) in engine._req_onehot.items():
             m = {v: place(i) for v, i in by_value.items() if kept(i)}
             if m:
-                self.req_onehot[col] = (np.asarray(list(m.values()), np.int64), m)
+                self.req_onehot.append((col, m))
+                self.blank[list(m.values())] = 0.0
         # (entity, state key prefix, label_counts rows: out, window, delay, rate_of)
         self.label_specs: list[tuple[str, str, np.ndarray]] = []
         for entity, prefix, specs in engine._label_specs:
@@ -370,13 +373,13 @@ class OnlineEngine:
                     _require(e, attrs, "authorization")
         for idx, what in rp.req_plain:  # first: derived features may use them
             vals[idx] = _request_value(what, attrs, t)
-        for head, (all_idx, by_value) in rp.req_onehot.items():
-            vals[all_idx] = 0.0
+        for head, by_value in rp.req_onehot:  # the blank holds their 0
             hit = by_value.get(attrs.get(head))
             if hit is not None:
                 vals[hit] = 1.0
         if rp.has_reads:  # every group of the read (and the derived features) in one call
-            get = self.store.get
+            store = self.store
+            get = store.live().get if type(store) is MemoryStore else store.get
             bufs, bounds = [], []
             for prefix, entity in rp.reader_keys:
                 key = keys[entity]
@@ -576,12 +579,18 @@ class OnlineEngine:
 
 def _keys(key_columns: Iterable[tuple[str, tuple[str, ...]]],
           attrs: dict[str, Any]) -> dict[str, str | None]:
-    """Every entity's key in ``attrs`` (``plan.entity_key``, unrolled for one-column keys)."""
+    """Every entity's key in ``attrs`` (``plan.entity_key``, unrolled for one- and two-column
+    keys)."""
     out: dict[str, str | None] = {}
     for e, cols in key_columns:
-        if len(cols) == 1:
+        n = len(cols)
+        if n == 1:
             v = attrs.get(cols[0])
             out[e] = None if v is None else v if type(v) is str else str(v)
+        elif n == 2:
+            a, b = attrs.get(cols[0]), attrs.get(cols[1])
+            out[e] = (None if a is None or b is None else
+                      (a if type(a) is str else str(a)) + "\x1f" + (b if type(b) is str else str(b)))
         else:
             out[e] = entity_key(e, attrs)
     return out

@@ -177,7 +177,7 @@ class SourceWrite:
             fresh = log is None
             if fresh:
                 log = new_log()
-            elif log.hi == log.buf.shape[1]:
+            elif log.hi == len(log.ts):  # full (ts: the time row, as wide as the storage)
                 log._grow()
             bufs.append(log.buf)
             bounds += (log.lo, log.hi, mask)
