@@ -186,6 +186,14 @@ def _compact(buf, lo, hi):  # pragma: no cover - compiled
             buf[r, j] = buf[r, lo + j]
 
 
+@numba.njit(cache=True)
+def _copy(dst, src, lo, hi):  # pragma: no cover - compiled
+    """Copy columns ``[lo, hi)`` of ``src`` to ``[0, hi - lo)`` of ``dst``."""
+    for r in range(src.shape[0]):
+        for j in range(hi - lo):
+            dst[r, j] = src[r, lo + j]
+
+
 # rows of WindowLog.buf
 ROW_TS, ROW_VAL, ROW_MASK, ROW_FLAG, ROW_CODES = range(5)
 _NO_SPECS = np.zeros((0, 2), np.int64)  # shared by every log without distinct counts
@@ -275,8 +283,8 @@ class WindowLog:
             _compact(self.buf, self.lo, self.hi)
         else:
             new = np.empty((self.buf.shape[0], target), np.int64)
-            new[:, :n] = self.buf[:, self.lo : self.hi]
-            self._use(new)
+            _copy(new, self.buf, self.lo, self.hi)  # compiled: keeps the GIL (NumPy's copy
+            self._use(new)  # releases it for large ones, letting other threads in mid-write)
         self.lo, self.hi = 0, n
 
     def update(self, ts: int, value: float, lanes: int,
