@@ -102,3 +102,59 @@ def check_upgrade_fills_request_ts(url: str) -> None:
         assert conn.execute(select(t.c.auth_id).order_by(t.c.auth_id)).scalars().all() == sorted(
             OLD_REQUESTS)
     engine.dispose()
+
+
+def check_feature_vectors_upgrade(url: str) -> None:
+    """A log of migration 0002 (feature values as JSON, NOT NULL) is upgraded by ``create_all``
+    (what an engine runs at start): its rows keep their JSON and read as before, new rows are
+    vectors; the downgrade of 0004 puts every vector back as JSON (sorted, NaN as null), which
+    reads to the same values."""
+    import math
+
+    from sqlalchemy import inspect
+
+    from cardmind.storage import migrations
+    from cardmind.storage.base import create_all
+    from cardmind.storage.decision_log import (
+        COLUMNS,
+        DecisionLogRow,
+        DecisionLogWriter,
+        load_decision_inputs,
+        log_engine,
+        pack_features,
+    )
+
+    migrations.upgrade(url, "0002_decision_log_request_ts")
+    engine = log_engine(url)
+    old_cols = {c.name for c in DecisionLogRow.__table__.columns} - {"feature_set",
+                                                                    "feature_values"}
+    with engine.begin() as conn:
+        conn.execute(DecisionLogRow.__table__.insert(), [
+            {k: v for k, v in full_row("o1").items() if k in old_cols}])
+    create_all(engine)
+    cols = {c["name"]: c["nullable"] for c in inspect(engine).get_columns("decision_log")}
+    assert cols["features_json"] and cols["feature_set"] and cols["feature_values"]
+    assert "decision_feature_sets" in inspect(engine).get_table_names()
+    vector = {**full_row("n1"), "features_json": None, "feature_set": ("z", "a"),
+              "feature_values": pack_features({"z": 2.5, "a": math.nan})[1]}
+    w = DecisionLogWriter(engine, flush_ms=5)
+    w.put("decision_log", tuple(vector.get(c) for c in COLUMNS["decision_log"]))
+    w.close()
+    assert w.committed == 1 and w.bad_rows == 0 and w.failures == 0
+
+    def read(auth_id):
+        values, _ = load_decision_inputs(engine, auth_id)
+        return {k: (None if v != v else v) for k, v in values.items()}
+
+    assert read("o1") == {"a": 1.5, "b": None} and read("n1") == {"z": 2.5, "a": None}
+    migrations.upgrade(url)  # create_all did it: nothing to do
+    assert migrations.current(url) == HEAD
+    migrations.downgrade(url, "0002_decision_log_request_ts")
+    insp = inspect(engine)
+    assert "decision_feature_sets" not in insp.get_table_names()
+    cols = {c["name"]: c["nullable"] for c in insp.get_columns("decision_log")}
+    assert "feature_values" not in cols and cols["features_json"] is False
+    with engine.connect() as conn:
+        got = dict(conn.exec_driver_sql("SELECT auth_id, features_json FROM decision_log").all())
+    assert got == {"o1": '{"a":1.5,"b":null}', "n1": '{"a":null,"z":2.5}'}
+    engine.dispose()

@@ -123,3 +123,11 @@ def test_log_writer_on_postgres_stores_what_core_stores_and_skips_bad_rows(pg_ur
     assert len(via_writer["repayment_log"]) == 1
     assert stored(engine) == via_writer
     engine.dispose()
+
+
+def test_feature_vectors_upgrade_and_downgrade_on_postgres(pg_url):
+    spec = importlib.util.spec_from_file_location("log_rows",
+                                                  Path(__file__).with_name("log_rows.py"))
+    rows = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rows)
+    rows.check_feature_vectors_upgrade(pg_url)
