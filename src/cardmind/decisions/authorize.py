@@ -629,7 +629,8 @@ class AuthorizationEngine:
         logged decision ``auth_id``, or None when there is no such decision.
 
         Challenges and declines carry their factors in the answer; every other decision keeps
-        what is needed to explain it: the model inputs (``features_json``) and the model version.
+        what is needed to explain it: the model inputs (``feature_values``, or ``features_json`` of
+        a row logged before migration 0004) and the model version.
         Tree SHAP is deterministic, so this recomputes exactly the factors the decision would
         have carried (~0.4 ms), on demand instead of on the hot path. A decision taken without
         the model (stand-in) has no factors: ``[]``.
