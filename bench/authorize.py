@@ -44,6 +44,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -208,13 +209,29 @@ def pinned_workdir(prefix: str) -> Path:
     return tmp
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def replay_args(ap: argparse.ArgumentParser) -> None:
+    """The dataset, replay window and model options of the one-core benches."""
     ap.add_argument("--data", help="dataset folder (default: simulate the tiny preset)")
     ap.add_argument("--days", type=int, default=20, help="replay window (days)")
+    model_args(ap)
+
+
+def replay_setup(args: argparse.Namespace, prefix: str) -> tuple[Path, Path, Any, str, Any, list]:
+    """Pin to one core and build what a one-core bench replays: ``(workdir, dataset, compiled
+    model, its description, window start, requests)``."""
+    tmp = pinned_workdir(prefix)
+    data = _dataset(args, tmp)
+    model, model_desc = _model(args, data)
+    model.compile()
+    start, reqs = _requests(data, args.days)
+    return tmp, data, model, model_desc, start, reqs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    replay_args(ap)
     ap.add_argument("--full-limit", type=int, default=1500,
                     help="decisions measured with the full catalog (it is slow)")
-    model_args(ap)
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--skip-demand", action="store_true",
                     help="skip the 'full, model read' set-up")

@@ -139,18 +139,12 @@ def _writer_alone(rows: list, prepare: dict, tmp: Path, reps: int, prefill: int 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="dataset folder (default: simulate the tiny preset)")
-    ap.add_argument("--days", type=int, default=20, help="replay window (days)")
+    bench_authorize.replay_args(ap)
     ap.add_argument("--reps", type=int, default=3, help="runs with and without the writer")
-    bench_authorize.model_args(ap)
     ap.add_argument("--prefill", type=int, default=0,
                     help="also write the rows alone into a log already holding this many")
     args = ap.parse_args()
-    tmp = bench_authorize.pinned_workdir("cm-bench-log-")
-    data = bench_authorize._dataset(args, tmp)
-    model, model_desc = bench_authorize._model(args, data)
-    model.compile()
-    start, reqs = bench_authorize._requests(data, args.days)
+    tmp, data, model, model_desc, start, reqs = bench_authorize.replay_setup(args, "cm-bench-log-")
     runs: dict[str, list[dict]] = {"writer": [], "dropped": []}
     rows, prepare = [], {}
     for k in range(args.reps):

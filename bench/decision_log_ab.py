@@ -54,19 +54,13 @@ def _old_paths():
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="dataset folder (default: simulate the tiny preset)")
-    ap.add_argument("--days", type=int, default=20, help="replay window (days)")
+    bench_authorize.replay_args(ap)
     ap.add_argument("--reps", type=int, default=6, help="runs of each path")
-    bench_authorize.model_args(ap)
     args = ap.parse_args()
-    tmp = bench_authorize.pinned_workdir("cm-bench-log-ab-")
+    tmp, data, model, model_desc, start, reqs = bench_authorize.replay_setup(args, "cm-bench-log-ab-")
     from cardmind.decisions import authorize as engine
     from cardmind.storage import decision_log as log
 
-    data = bench_authorize._dataset(args, tmp)
-    model, model_desc = bench_authorize._model(args, data)
-    model.compile()
-    start, reqs = bench_authorize._requests(data, args.days)
     paths = {"now": (engine._logged_features, engine._decision_rows, log._RawInsert.params),
              "before": _old_paths()}
     runs: dict[str, list[dict]] = {"before": [], "now": []}

@@ -235,8 +235,9 @@ class AuthorizationEngine:
         self._log = DecisionLogWriter(
             self._db, flush_ms=cfg.log_flush_ms, batch=cfg.log_batch,
             queue_max=cfg.log_queue_max,
-            prepare_many={"decision_log": _decision_rows, "temp_credit_grants": _grant_rows,
-                          "repayment_log": _repayment_rows},
+            prepare_many={"decision_log": _decision_rows,
+                          "temp_credit_grants": _each(_grant_row),
+                          "repayment_log": _each(_repayment_row)},
         )
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
         since = datetime.now(TZ) - timedelta(days=cfg.idempotency_days)
@@ -881,14 +882,13 @@ def _decision_rows(items: list[tuple[AuthorizationRequest, Decision, Any]]
                                                                          strict=True)]
 
 
-def _grant_rows(items: list[tuple[AuthorizationRequest, Decision, CreditOffer]]
-                ) -> list[dict[str, Any]]:
-    return [_grant_row(item) for item in items]
+def _each(prepare: Any) -> Any:
+    """A writer's ``prepare_many`` that prepares the objects of a batch one by one.
 
-
-def _repayment_rows(items: list[tuple[dict[str, Any], RepaymentResult]]
-                    ) -> list[dict[str, Any]]:
-    return [_repayment_row(item) for item in items]
+    >>> _each(str.upper)(["a", "b"])
+    ['A', 'B']
+    """
+    return lambda items: [prepare(item) for item in items]
 
 
 def _repayment_row(item: tuple[dict[str, Any], RepaymentResult]) -> dict[str, Any]:

@@ -7,10 +7,10 @@ and the repayment log. :func:`restore` replays the logged decisions and repaymen
 **request time** is at or after ``T``, in the order the engine applied them (decisions by
 ``decided_at``, repayments by ``received_at``: one strictly increasing clock of the engine, see
 ``AuthorizationEngine._stamp``; at an equal time a repayment first, then by id: ADR 0021),
-interleaved with the labels in the order they were received (``received_at``), and applies to the engine exactly the state changes the live engine made
-(``AuthorizationEngine._purchase`` / ``_return`` / ``add_label``; the debit of an approved
-purchase and an applied reversal through the same ``_debit`` / ``_reverse`` the live decision
-calls). ``from_dataset`` calls it. Only those rows are read: the log's indexed ``request_ts``
+interleaved with the labels in the order they were received (``received_at``), and applies to
+the engine exactly the state changes the live engine made (``AuthorizationEngine._purchase`` /
+``_return`` / ``add_label``; the debit of an approved purchase and an applied reversal through
+the same ``_debit`` / ``_reverse`` the live decision calls). ``from_dataset`` calls it. Only those rows are read: the log's indexed ``request_ts``
 column selects them (the older ones are counted in ``older``); a row without it (a request time
 that could not be read when the column was filled) is read and placed by its JSON.
 

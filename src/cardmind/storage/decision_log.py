@@ -38,6 +38,8 @@ Durability contract of :class:`DecisionLogWriter` (tested by killing a process m
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections import deque
@@ -56,6 +58,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    insert,
     select,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -271,11 +274,6 @@ def feature_set_id(conn: Any, names: tuple[str, ...]) -> int:
     ...     feature_set_id(conn, ("a", "b")), feature_set_id(conn, ("b",)), feature_set_id(conn, ("a", "b"))
     (1, 2, 1)
     """
-    import hashlib
-    import json
-
-    from sqlalchemy import insert
-
     text = json.dumps(list(names), ensure_ascii=False, separators=(",", ":"))
     key = hashlib.sha256(text.encode()).hexdigest()
     t = DecisionFeatureSetRow.__table__
@@ -328,8 +326,6 @@ def stored_features(features_json: str | None, names_json: str | None,
     >>> stored_features(None, '["a","b"]', pack_features({"a": 1.5, "b": None})[1])
     {'a': 1.5, 'b': nan}
     """
-    import json
-
     if feature_values is not None:
         return unpack_features(json.loads(names_json or "[]"), bytes(feature_values))
     return {k: (float("nan") if v is None else v)
@@ -726,8 +722,6 @@ def request_time(request_json: str | None) -> datetime | None:
     >>> request_time('{"ts":"2026-04-11T11:42:52"}').isoformat(), request_time("{}")
     ('2026-04-11T11:42:52+08:00', None)
     """
-    import json
-
     from cardmind.decisions.types import to_shanghai  # the request's own conversion of ts
 
     try:
@@ -850,7 +844,6 @@ def downgrade_decision_log_features(conn: Any) -> None:
     """Undo :func:`upgrade_decision_log_features`: rows logged with ``feature_values`` get
     their values back in ``features_json`` (sorted by name, ``null`` where undefined), then the
     columns, the NOT NULL and the names table are as before (migration 0004's downgrade)."""
-    import json
     import math
 
     from sqlalchemy import bindparam, update
